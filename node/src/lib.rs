@@ -1,1 +1,16 @@
-//! x
+//! # deltachain-node
+//!
+//! A Deltachain validator. The pieces, from the inside out:
+//!
+//! * [`ledger`]: deterministic execution of blocks against state (no I/O).
+//! * [`consensus`]: Tendermint BFT as a pure state machine (no I/O).
+//! * [`storage`]: sled: blocks, certificates, receipts, state, indexes, WAL.
+//! * [`mempool`]: bounded pool of verified transactions.
+//! * [`network`]: libp2p gossip, block sync and the peer allowlist.
+//! * [`api`]: the HTTP/JSON API, server-sent events and metrics.
+//! * [`node`]: the event loop that wires them together.
+
+pub mod executor;
+pub mod ledger;
+pub mod storage;
+pub mod testkit;

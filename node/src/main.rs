@@ -1,1 +1,2 @@
+//! The `deltachain-node` binary.
 fn main() {}

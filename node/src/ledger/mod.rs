@@ -1,0 +1,661 @@
+//! Deterministic execution of blocks.
+//!
+//! [`execute_block`] runs a block's transactions in order against a state
+//! view and returns one [`Receipt`] per transaction, the sorted write set and
+//! the new state root. It checks membership, roles and nonces, and every
+//! business rule of the credit chain; above all that an IP right carries at
+//! most one active pledge, the double-financing guard the chain exists for.
+//!
+//! A broken business rule is not an error: the transaction is committed with
+//! a `rejected` receipt whose reason a bank clerk can act on. What *is* an
+//! error ([`BlockError::Invalid`]) is a block no honest proposer builds: a
+//! transaction with the wrong nonce. Validators prevote nil for such blocks.
+//!
+//! No clock, no randomness, no hash-map iteration: time comes from the block
+//! header and state is a sorted map, so every node computes the same root.
+
+mod state;
+
+pub use state::{next_state_root, EmptyState, Overlay, StateFault, StateRead, WriteSet};
+
+use deltachain_protocol::{
+    Credit, Date, Genesis, Hash, IpKind, Payload, PublicKey, Receipt, Role, Roles,
+    SignedTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+/// State key layout. All keys are ASCII-prefixed so a prefix scan in storage
+/// lists one enterprise's records or one IP's history in order.
+pub mod keys {
+    use deltachain_protocol::PublicKey;
+
+    /// `m/<key hex>`: a member.
+    pub fn member(key: &PublicKey) -> Vec<u8> {
+        format!("m/{}", key.to_hex()).into_bytes()
+    }
+    /// `mn/<name>`: member name to key, for uniqueness.
+    pub fn member_name(name: &str) -> Vec<u8> {
+        format!("mn/{name}").into_bytes()
+    }
+    /// Prefix of all members.
+    pub const MEMBERS: &[u8] = b"m/";
+    /// `n/<key hex>`: last nonce a sender used.
+    pub fn nonce(key: &PublicKey) -> Vec<u8> {
+        format!("n/{}", key.to_hex()).into_bytes()
+    }
+    /// `ip/<id>`: an IP right's current state.
+    pub fn ip(id: &str) -> Vec<u8> {
+        format!("ip/{id}").into_bytes()
+    }
+    /// `iph/<id>/<seq>`: one event of an IP right's history.
+    pub fn ip_event(id: &str, seq: u32) -> Vec<u8> {
+        let mut k = ip_events(id);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+    /// Prefix of an IP right's history.
+    pub fn ip_events(id: &str) -> Vec<u8> {
+        format!("iph/{id}/").into_bytes()
+    }
+    /// `c/<uscc>/<seq>`: one credit record of an enterprise.
+    pub fn credit(uscc: &str, seq: u64) -> Vec<u8> {
+        let mut k = credits(uscc);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+    /// Prefix of an enterprise's credit records.
+    pub fn credits(uscc: &str) -> Vec<u8> {
+        format!("c/{uscc}/").into_bytes()
+    }
+    /// `cn/<uscc>`: number of credit records of an enterprise.
+    pub fn credit_count(uscc: &str) -> Vec<u8> {
+        format!("cn/{uscc}").into_bytes()
+    }
+    /// `ct/<tx hash>`: where the credit record carried by a transaction lives.
+    pub fn credit_by_tx(tx: &deltachain_protocol::Hash) -> Vec<u8> {
+        format!("ct/{}", tx.to_hex()).into_bytes()
+    }
+    /// `eo/<uscc>/<ip id>`: the enterprise owns this IP.
+    pub fn owned_ip(uscc: &str, ip_id: &str) -> Vec<u8> {
+        format!("eo/{uscc}/{ip_id}").into_bytes()
+    }
+    /// Prefix of the IP an enterprise owns.
+    pub fn owned_ips(uscc: &str) -> Vec<u8> {
+        format!("eo/{uscc}/").into_bytes()
+    }
+}
+
+/// A member organisation as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Display name.
+    pub name: String,
+    /// Signing key.
+    pub public_key: PublicKey,
+    /// Roles.
+    pub roles: Roles,
+}
+
+/// An active pledge on an IP right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pledge {
+    /// The bank holding the pledge.
+    pub pledgee: PublicKey,
+    /// Secured amount in fen.
+    pub amount_fen: u64,
+    /// Pledge contract reference.
+    pub contract: String,
+    /// Last day of the pledge.
+    pub until: Date,
+    /// The pledging transaction.
+    pub tx_hash: Hash,
+}
+
+/// Current state of an IP right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpRecord {
+    /// Patent number or registration id.
+    pub ip_id: String,
+    /// Kind of right.
+    pub kind: IpKind,
+    /// Title.
+    pub title: String,
+    /// Owner's USCC.
+    pub owner: String,
+    /// Registration date.
+    pub registered_on: Date,
+    /// The IP office that registered it.
+    pub registrar: PublicKey,
+    /// The pledge, if one was made and not released (it may have expired).
+    pub pledge: Option<Pledge>,
+    /// Number of history events.
+    pub events: u32,
+}
+
+impl IpRecord {
+    /// The pledge if it is still in force on `today`.
+    pub fn active_pledge(&self, today: Date) -> Option<&Pledge> {
+        self.pledge.as_ref().filter(|p| p.until >= today)
+    }
+}
+
+/// What happened to an IP right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpEventKind {
+    /// Registered to an owner.
+    Registered {
+        /// Owner's USCC.
+        owner: String,
+    },
+    /// Ownership moved.
+    Transferred {
+        /// Previous owner.
+        from: String,
+        /// New owner.
+        to: String,
+    },
+    /// Pledged to a bank.
+    Pledged {
+        /// Secured amount in fen.
+        amount_fen: u64,
+        /// Contract.
+        contract: String,
+        /// Last day.
+        until: Date,
+    },
+    /// Pledge released.
+    Released,
+}
+
+/// One entry of an IP right's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpEvent {
+    /// Height of the block.
+    pub height: u64,
+    /// Block time.
+    pub time_ms: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// Who sent it.
+    pub sender: PublicKey,
+    /// What happened.
+    pub event: IpEventKind,
+}
+
+/// A correction attached to a credit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    /// The correcting transaction.
+    pub tx_hash: Hash,
+    /// Height of its block.
+    pub height: u64,
+    /// Why.
+    pub reason: String,
+    /// True if the record was withdrawn.
+    pub withdraw: bool,
+}
+
+/// Most corrections one credit record may carry.
+pub const MAX_CORRECTIONS: usize = 16;
+
+/// A credit record as stored, with its corrections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditEntry {
+    /// Position in the enterprise's list, from 0.
+    pub seq: u64,
+    /// The reporting transaction.
+    pub tx_hash: Hash,
+    /// The reporting bank.
+    pub reporter: PublicKey,
+    /// Height of its block.
+    pub height: u64,
+    /// Block time.
+    pub time_ms: u64,
+    /// The record.
+    pub record: Credit,
+    /// Corrections, oldest first.
+    pub corrections: Vec<Correction>,
+}
+
+impl CreditEntry {
+    /// True once the reporter withdrew it.
+    pub fn withdrawn(&self) -> bool {
+        self.corrections.iter().any(|c| c.withdraw)
+    }
+}
+
+/// Where a credit record lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditLocation {
+    /// Enterprise.
+    pub uscc: String,
+    /// Sequence number.
+    pub seq: u64,
+}
+
+/// The block being executed: time and height come from its header, never
+/// from a clock.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockContext {
+    /// Height.
+    pub height: u64,
+    /// Block time.
+    pub time_ms: u64,
+}
+
+/// The result of executing a block.
+#[derive(Debug, Clone)]
+pub struct BlockOutcome {
+    /// One receipt per transaction, in order.
+    pub receipts: Vec<Receipt>,
+    /// Sorted writes.
+    pub writes: WriteSet,
+    /// Root after the block.
+    pub state_root: Hash,
+}
+
+/// Why a block cannot be executed at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// The block breaks a rule honest proposers keep (nonces).
+    #[error("invalid block: {0}")]
+    Invalid(String),
+    /// Reading state failed.
+    #[error(transparent)]
+    Fault(#[from] StateFault),
+}
+
+/// Writes the genesis state (founding members) and returns it with the
+/// genesis state root.
+pub fn genesis_state(genesis: &Genesis) -> (WriteSet, Hash) {
+    let mut o = Overlay::new(&EmptyState);
+    for m in &genesis.members {
+        o.put(
+            keys::member(&m.public_key),
+            &Member {
+                name: m.name.clone(),
+                public_key: m.public_key,
+                roles: m.roles,
+            },
+        );
+        o.put(keys::member_name(&m.name), &m.public_key);
+    }
+    let writes = o.into_writes();
+    let root = next_state_root(&genesis.hash(), &writes);
+    (writes, root)
+}
+
+/// Executes `txs` in order on top of `base`, whose root is `prev_root`.
+///
+/// The transactions must already be decoded, signature-checked and
+/// stateless-checked (the mempool and block validation do that, with batch
+/// verification).
+pub fn execute_block<S: StateRead + ?Sized>(
+    base: &S,
+    prev_root: &Hash,
+    ctx: BlockContext,
+    txs: &[SignedTransaction],
+    tx_hashes: &[Hash],
+) -> Result<BlockOutcome, BlockError> {
+    assert_eq!(txs.len(), tx_hashes.len(), "one hash per transaction");
+    let mut o = Overlay::new(base);
+    let mut receipts = Vec::with_capacity(txs.len());
+    for (tx, hash) in txs.iter().zip(tx_hashes) {
+        let last: u64 = o.get(&keys::nonce(&tx.tx.sender))?.unwrap_or(0);
+        if tx.tx.nonce != last + 1 {
+            return Err(BlockError::Invalid(format!(
+                "transaction {} from {} has nonce {}, expected {}",
+                hash.short(),
+                tx.tx.sender.short_hex(),
+                tx.tx.nonce,
+                last + 1
+            )));
+        }
+        o.put(keys::nonce(&tx.tx.sender), &tx.tx.nonce);
+        let receipt = match apply(&mut o, ctx, tx, hash)? {
+            Ok(()) => Receipt::applied(*hash),
+            Err(reason) => Receipt::rejected(*hash, reason),
+        };
+        receipts.push(receipt);
+    }
+    let writes = o.into_writes();
+    let state_root = next_state_root(prev_root, &writes);
+    Ok(BlockOutcome {
+        receipts,
+        writes,
+        state_root,
+    })
+}
+
+trait ShortHex {
+    fn short_hex(&self) -> String;
+}
+
+impl ShortHex for PublicKey {
+    fn short_hex(&self) -> String {
+        self.to_hex()[..8].to_string()
+    }
+}
+
+type Rule = Result<(), String>;
+
+fn member_name<S: StateRead + ?Sized>(
+    o: &Overlay<S>,
+    key: &PublicKey,
+) -> Result<String, StateFault> {
+    Ok(o.get::<Member>(&keys::member(key))?
+        .map(|m| m.name)
+        .unwrap_or_else(|| format!("former member {}", key.short_hex())))
+}
+
+fn role_name(role: Role) -> &'static str {
+    role.as_str()
+}
+
+/// Applies one transaction: checks first, writes only when every check passed.
+fn apply<S: StateRead + ?Sized>(
+    o: &mut Overlay<S>,
+    ctx: BlockContext,
+    stx: &SignedTransaction,
+    hash: &Hash,
+) -> Result<Rule, StateFault> {
+    let sender = stx.tx.sender;
+    let Some(member) = o.get::<Member>(&keys::member(&sender))? else {
+        return Ok(Err(format!(
+            "sender {} is not a member of this chain",
+            sender.to_hex()
+        )));
+    };
+    let needed = match &stx.tx.payload {
+        Payload::Credit(_) | Payload::CreditCorrection(_) => Role::CreditReporter,
+        Payload::IpRegister(_) | Payload::IpTransfer(_) => Role::IpRegistrar,
+        Payload::IpPledge(_) | Payload::IpRelease(_) => Role::Lender,
+        Payload::AddMember(_) | Payload::RemoveMember(_) | Payload::SetRoles(_) => Role::Regulator,
+    };
+    if !member.roles.has(needed) {
+        return Ok(Err(format!(
+            "{} may not submit {}: it needs the {} role and has [{}]",
+            member.name,
+            stx.tx.payload.kind_name(),
+            role_name(needed),
+            member.roles
+        )));
+    }
+    let today = Date::from_unix_ms(ctx.time_ms);
+    match &stx.tx.payload {
+        Payload::Credit(c) => {
+            let count: u64 = o.get(&keys::credit_count(&c.enterprise))?.unwrap_or(0);
+            o.put(
+                keys::credit(&c.enterprise, count),
+                &CreditEntry {
+                    seq: count,
+                    tx_hash: *hash,
+                    reporter: sender,
+                    height: ctx.height,
+                    time_ms: ctx.time_ms,
+                    record: c.clone(),
+                    corrections: Vec::new(),
+                },
+            );
+            o.put(keys::credit_count(&c.enterprise), &(count + 1));
+            o.put(
+                keys::credit_by_tx(hash),
+                &CreditLocation {
+                    uscc: c.enterprise.clone(),
+                    seq: count,
+                },
+            );
+            Ok(Ok(()))
+        }
+        Payload::CreditCorrection(c) => {
+            let Some(loc) = o.get::<CreditLocation>(&keys::credit_by_tx(&c.original_tx))? else {
+                return Ok(Err(format!(
+                    "transaction {} did not record a credit record, so there is nothing to correct",
+                    c.original_tx
+                )));
+            };
+            let key = keys::credit(&loc.uscc, loc.seq);
+            let Some(mut entry) = o.get::<CreditEntry>(&key)? else {
+                return Err(StateFault(format!(
+                    "credit index points at missing record {}/{}",
+                    loc.uscc, loc.seq
+                )));
+            };
+            if entry.reporter != sender {
+                return Ok(Err(format!(
+                    "only {}, the original reporter, may correct this record; {} may not",
+                    member_name(o, &entry.reporter)?,
+                    member.name
+                )));
+            }
+            if entry.withdrawn() {
+                return Ok(Err(format!(
+                    "credit record {} is already withdrawn",
+                    c.original_tx
+                )));
+            }
+            if entry.corrections.len() >= MAX_CORRECTIONS {
+                return Ok(Err(format!(
+                    "credit record {} already has {MAX_CORRECTIONS} corrections; withdraw it and report a new one",
+                    c.original_tx
+                )));
+            }
+            entry.corrections.push(Correction {
+                tx_hash: *hash,
+                height: ctx.height,
+                reason: c.reason.clone(),
+                withdraw: c.withdraw,
+            });
+            o.put(key, &entry);
+            Ok(Ok(()))
+        }
+        Payload::IpRegister(r) => {
+            if let Some(existing) = o.get::<IpRecord>(&keys::ip(&r.ip_id))? {
+                return Ok(Err(format!(
+                    "IP {} is already registered (owner {}, registered {})",
+                    r.ip_id, existing.owner, existing.registered_on
+                )));
+            }
+            if r.registered_on > today {
+                return Ok(Err(format!(
+                    "registration date {} is after the block date {today}",
+                    r.registered_on
+                )));
+            }
+            o.put(
+                keys::ip(&r.ip_id),
+                &IpRecord {
+                    ip_id: r.ip_id.clone(),
+                    kind: r.kind,
+                    title: r.title.clone(),
+                    owner: r.owner.clone(),
+                    registered_on: r.registered_on,
+                    registrar: sender,
+                    pledge: None,
+                    events: 1,
+                },
+            );
+            o.put(keys::owned_ip(&r.owner, &r.ip_id), &());
+            o.put(
+                keys::ip_event(&r.ip_id, 0),
+                &event(
+                    ctx,
+                    hash,
+                    sender,
+                    IpEventKind::Registered {
+                        owner: r.owner.clone(),
+                    },
+                ),
+            );
+            Ok(Ok(()))
+        }
+        Payload::IpTransfer(t) => {
+            let Some(mut ip) = o.get::<IpRecord>(&keys::ip(&t.ip_id))? else {
+                return Ok(Err(not_registered(&t.ip_id)));
+            };
+            if let Some(p) = ip.active_pledge(today) {
+                return Ok(Err(format!(
+                    "IP {} is pledged to {} until {}; the pledgee must release it before a transfer",
+                    t.ip_id,
+                    member_name(o, &p.pledgee)?,
+                    p.until
+                )));
+            }
+            if ip.owner == t.new_owner {
+                return Ok(Err(format!(
+                    "IP {} is already owned by {}",
+                    t.ip_id, t.new_owner
+                )));
+            }
+            let from = std::mem::replace(&mut ip.owner, t.new_owner.clone());
+            o.delete(keys::owned_ip(&from, &t.ip_id));
+            o.put(keys::owned_ip(&t.new_owner, &t.ip_id), &());
+            push_event(
+                o,
+                &mut ip,
+                event(
+                    ctx,
+                    hash,
+                    sender,
+                    IpEventKind::Transferred {
+                        from,
+                        to: t.new_owner.clone(),
+                    },
+                ),
+            );
+            Ok(Ok(()))
+        }
+        Payload::IpPledge(p) => {
+            let Some(mut ip) = o.get::<IpRecord>(&keys::ip(&p.ip_id))? else {
+                return Ok(Err(not_registered(&p.ip_id)));
+            };
+            if let Some(existing) = ip.active_pledge(today) {
+                return Ok(Err(format!(
+                    "IP {} is already pledged to {} until {} (contract {})",
+                    p.ip_id,
+                    member_name(o, &existing.pledgee)?,
+                    existing.until,
+                    existing.contract
+                )));
+            }
+            if p.until < today {
+                return Ok(Err(format!(
+                    "pledge end date {} is before the block date {today}",
+                    p.until
+                )));
+            }
+            ip.pledge = Some(Pledge {
+                pledgee: sender,
+                amount_fen: p.amount_fen,
+                contract: p.contract.clone(),
+                until: p.until,
+                tx_hash: *hash,
+            });
+            push_event(
+                o,
+                &mut ip,
+                event(
+                    ctx,
+                    hash,
+                    sender,
+                    IpEventKind::Pledged {
+                        amount_fen: p.amount_fen,
+                        contract: p.contract.clone(),
+                        until: p.until,
+                    },
+                ),
+            );
+            Ok(Ok(()))
+        }
+        Payload::IpRelease(r) => {
+            let Some(mut ip) = o.get::<IpRecord>(&keys::ip(&r.ip_id))? else {
+                return Ok(Err(not_registered(&r.ip_id)));
+            };
+            let Some(pledge) = ip.pledge.as_ref() else {
+                return Ok(Err(format!("IP {} has no pledge to release", r.ip_id)));
+            };
+            if pledge.pledgee != sender {
+                return Ok(Err(format!(
+                    "IP {} is pledged to {}; only the pledgee may release it",
+                    r.ip_id,
+                    member_name(o, &pledge.pledgee)?
+                )));
+            }
+            ip.pledge = None;
+            push_event(o, &mut ip, event(ctx, hash, sender, IpEventKind::Released));
+            Ok(Ok(()))
+        }
+        Payload::AddMember(m) => {
+            if let Some(existing) = o.get::<Member>(&keys::member(&m.public_key))? {
+                return Ok(Err(format!(
+                    "key {} already belongs to member {}",
+                    m.public_key, existing.name
+                )));
+            }
+            if o.get_raw(&keys::member_name(&m.name))?.is_some() {
+                return Ok(Err(format!("a member named {} already exists", m.name)));
+            }
+            o.put(
+                keys::member(&m.public_key),
+                &Member {
+                    name: m.name.clone(),
+                    public_key: m.public_key,
+                    roles: m.roles,
+                },
+            );
+            o.put(keys::member_name(&m.name), &m.public_key);
+            Ok(Ok(()))
+        }
+        Payload::RemoveMember(m) => {
+            let Some(existing) = o.get::<Member>(&keys::member(&m.public_key))? else {
+                return Ok(Err(format!("{} is not a member", m.public_key)));
+            };
+            if m.public_key == sender {
+                return Ok(Err(
+                    "a regulator may not remove itself; another regulator must do it".into(),
+                ));
+            }
+            o.delete(keys::member(&m.public_key));
+            o.delete(keys::member_name(&existing.name));
+            Ok(Ok(()))
+        }
+        Payload::SetRoles(m) => {
+            let Some(mut existing) = o.get::<Member>(&keys::member(&m.public_key))? else {
+                return Ok(Err(format!("{} is not a member", m.public_key)));
+            };
+            if m.public_key == sender && !m.roles.has(Role::Regulator) {
+                return Ok(Err(
+                    "a regulator may not drop its own regulator role; another regulator must do it"
+                        .into(),
+                ));
+            }
+            existing.roles = m.roles;
+            o.put(keys::member(&m.public_key), &existing);
+            Ok(Ok(()))
+        }
+    }
+}
+
+fn not_registered(ip_id: &str) -> String {
+    format!("IP {ip_id} is not registered on this chain; an IP office must register it first")
+}
+
+fn event(ctx: BlockContext, hash: &Hash, sender: PublicKey, event: IpEventKind) -> IpEvent {
+    IpEvent {
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        tx_hash: *hash,
+        sender,
+        event,
+    }
+}
+
+fn push_event<S: StateRead + ?Sized>(o: &mut Overlay<S>, ip: &mut IpRecord, ev: IpEvent) {
+    o.put(keys::ip_event(&ip.ip_id, ip.events), &ev);
+    ip.events += 1;
+    o.put(keys::ip(&ip.ip_id), &*ip);
+}
+
+#[cfg(test)]
+mod tests;

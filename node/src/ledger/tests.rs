@@ -1,0 +1,464 @@
+//! Every ledger rule with an applied and a rejected case, and determinism.
+
+use std::collections::BTreeMap;
+
+use deltachain_protocol::*;
+use proptest::prelude::*;
+
+use super::*;
+
+pub(crate) const ENT_A: &str = "91350100M000100Y43";
+pub(crate) const ENT_B: &str = "91110000802100433B";
+pub(crate) const PATENT: &str = "ZL201710601862.3";
+
+/// A small world: genesis members and a committed state map.
+struct World {
+    chain: String,
+    state: BTreeMap<Vec<u8>, Vec<u8>>,
+    root: Hash,
+    height: u64,
+    nonces: BTreeMap<PublicKey, u64>,
+    keys: BTreeMap<&'static str, Keypair>,
+}
+
+fn member(name: &str, seed: u8, roles: &[Role]) -> (MemberInfo, Keypair) {
+    let k = Keypair::from_secret([seed; 32]);
+    (
+        MemberInfo {
+            name: name.into(),
+            public_key: k.public(),
+            roles: Roles::from_list(roles),
+        },
+        k,
+    )
+}
+
+impl World {
+    fn new() -> World {
+        let specs: [(&'static str, u8, &[Role]); 5] = [
+            ("bank-shanghai", 1, &[Role::CreditReporter, Role::Lender]),
+            ("bank-nanjing", 2, &[Role::CreditReporter, Role::Lender]),
+            ("ipo-hangzhou", 3, &[Role::IpRegistrar]),
+            ("regulator", 4, &[Role::Regulator]),
+            ("reader", 5, &[Role::Reader]),
+        ];
+        let mut members = Vec::new();
+        let mut keys = BTreeMap::new();
+        for (name, seed, roles) in specs {
+            let (m, k) = member(name, seed, roles);
+            members.push(m);
+            keys.insert(name, k);
+        }
+        let genesis = Genesis {
+            chain_id: "test-chain".into(),
+            genesis_time: 1_790_000_000_000,
+            validators: vec![ValidatorInfo {
+                name: "v".into(),
+                city: "Shanghai".into(),
+                public_key: Keypair::from_secret([99; 32]).public(),
+                p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
+            }],
+            members,
+            params: ConsensusParams::default(),
+        };
+        let (writes, root) = genesis_state(&genesis);
+        let mut w = World {
+            chain: genesis.chain_id.clone(),
+            state: BTreeMap::new(),
+            root,
+            height: 0,
+            nonces: BTreeMap::new(),
+            keys,
+        };
+        w.commit(writes);
+        w
+    }
+
+    fn commit(&mut self, writes: WriteSet) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.state.insert(k, v),
+                None => self.state.remove(&k),
+            };
+        }
+    }
+
+    fn tx(&mut self, who: &str, payload: Payload) -> SignedTransaction {
+        let key = &self.keys[who];
+        let n = self.nonces.entry(key.public()).or_insert(0);
+        *n += 1;
+        Transaction {
+            chain_id: self.chain.clone(),
+            sender: key.public(),
+            nonce: *n,
+            payload,
+        }
+        .sign(key)
+    }
+
+    /// Executes one block at a fixed date and commits it.
+    fn block(&mut self, txs: Vec<SignedTransaction>) -> Vec<Receipt> {
+        self.height += 1;
+        let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
+        let ctx = BlockContext {
+            height: self.height,
+            // 2026-11-27
+            time_ms: time::parse_rfc3339_ms("2026-11-27T10:00:00Z").unwrap(),
+        };
+        let out = execute_block(&self.state, &self.root, ctx, &txs, &hashes).unwrap();
+        self.root = out.state_root;
+        self.commit(out.writes);
+        out.receipts
+    }
+
+    fn one(&mut self, who: &str, payload: Payload) -> Receipt {
+        let tx = self.tx(who, payload);
+        self.block(vec![tx]).pop().unwrap()
+    }
+
+    fn ip(&self, id: &str) -> Option<IpRecord> {
+        self.state
+            .get(&keys::ip(id))
+            .map(|b| codec::decode(b, 1 << 20, "ip").unwrap())
+    }
+
+    fn credit(&self, uscc: &str, seq: u64) -> CreditEntry {
+        codec::decode(&self.state[&keys::credit(uscc, seq)], 1 << 20, "c").unwrap()
+    }
+}
+
+fn date(s: &str) -> Date {
+    Date::parse(s).unwrap()
+}
+
+fn register(id: &str, owner: &str) -> Payload {
+    Payload::IpRegister(IpRegister {
+        ip_id: id.into(),
+        kind: IpKind::Patent,
+        title: "Solid-state lithium battery separator".into(),
+        owner: owner.into(),
+        registered_on: date("2019-05-10"),
+    })
+}
+
+fn pledge(id: &str, until: &str) -> Payload {
+    Payload::IpPledge(IpPledge {
+        ip_id: id.into(),
+        amount_fen: 5_000_000_00,
+        contract: "PL-2026-0042".into(),
+        until: date(until),
+    })
+}
+
+fn release(id: &str) -> Payload {
+    Payload::IpRelease(IpRelease { ip_id: id.into() })
+}
+
+fn loan(uscc: &str) -> Payload {
+    Payload::Credit(Credit {
+        enterprise: uscc.into(),
+        kind: CreditKind::Loan,
+        reference: "LN-2026-001".into(),
+        amount_fen: Some(1_000_000_00),
+        currency: "CNY".into(),
+        date: date("2026-03-01"),
+        rating: None,
+        note: None,
+    })
+}
+
+fn assert_applied(r: &Receipt) {
+    assert_eq!(r.outcome, Outcome::Applied, "{:?}", r.reason);
+}
+
+fn assert_rejected(r: &Receipt, contains: &str) -> String {
+    assert_eq!(r.outcome, Outcome::Rejected);
+    let reason = r.reason.clone().unwrap();
+    assert!(
+        reason.contains(contains),
+        "reason {reason:?} lacks {contains:?}"
+    );
+    reason
+}
+
+#[test]
+fn double_pledge_is_refused_naming_the_first_pledgee() {
+    let mut w = World::new();
+    assert_applied(&w.one("ipo-hangzhou", register(PATENT, ENT_A)));
+    assert_applied(&w.one("bank-shanghai", pledge(PATENT, "2027-06-30")));
+    let r = w.one("bank-nanjing", pledge(PATENT, "2028-01-01"));
+    let reason = assert_rejected(&r, "already pledged to bank-shanghai until 2027-06-30");
+    assert!(reason.contains(PATENT));
+    // The first pledge stands untouched.
+    let ip = w.ip(PATENT).unwrap();
+    assert_eq!(ip.pledge.unwrap().pledgee, w.keys["bank-shanghai"].public());
+}
+
+#[test]
+fn release_only_by_pledgee_then_second_pledge_applies() {
+    let mut w = World::new();
+    w.one("ipo-hangzhou", register(PATENT, ENT_A));
+    w.one("bank-shanghai", pledge(PATENT, "2027-06-30"));
+    assert_rejected(&w.one("bank-nanjing", release(PATENT)), "only the pledgee");
+    assert_applied(&w.one("bank-shanghai", release(PATENT)));
+    assert_rejected(&w.one("bank-shanghai", release(PATENT)), "no pledge");
+    assert_applied(&w.one("bank-nanjing", pledge(PATENT, "2028-01-01")));
+    let ip = w.ip(PATENT).unwrap();
+    assert_eq!(ip.events, 4);
+}
+
+#[test]
+fn expired_pledge_does_not_block() {
+    let mut w = World::new();
+    w.one("ipo-hangzhou", register(PATENT, ENT_A));
+    // Until yesterday relative to the block date: refused as already past.
+    assert_rejected(
+        &w.one("bank-shanghai", pledge(PATENT, "2026-11-26")),
+        "before the block date",
+    );
+    assert_applied(&w.one("bank-shanghai", pledge(PATENT, "2026-11-27")));
+}
+
+#[test]
+fn ip_must_be_registered_before_pledge_or_transfer() {
+    let mut w = World::new();
+    assert_rejected(
+        &w.one("bank-shanghai", pledge(PATENT, "2027-06-30")),
+        "not registered",
+    );
+    let t = Payload::IpTransfer(IpTransfer {
+        ip_id: PATENT.into(),
+        new_owner: ENT_B.into(),
+    });
+    assert_rejected(&w.one("ipo-hangzhou", t), "not registered");
+    assert_rejected(&w.one("bank-shanghai", release(PATENT)), "not registered");
+}
+
+#[test]
+fn registration_is_unique() {
+    let mut w = World::new();
+    assert_applied(&w.one("ipo-hangzhou", register(PATENT, ENT_A)));
+    assert_rejected(
+        &w.one("ipo-hangzhou", register(PATENT, ENT_B)),
+        "already registered",
+    );
+}
+
+#[test]
+fn pledged_ip_cannot_be_transferred() {
+    let mut w = World::new();
+    w.one("ipo-hangzhou", register(PATENT, ENT_A));
+    let t = || {
+        Payload::IpTransfer(IpTransfer {
+            ip_id: PATENT.into(),
+            new_owner: ENT_B.into(),
+        })
+    };
+    w.one("bank-shanghai", pledge(PATENT, "2027-06-30"));
+    assert_rejected(&w.one("ipo-hangzhou", t()), "pledged to bank-shanghai");
+    w.one("bank-shanghai", release(PATENT));
+    assert_applied(&w.one("ipo-hangzhou", t()));
+    assert_eq!(w.ip(PATENT).unwrap().owner, ENT_B);
+    assert!(w.state.contains_key(&keys::owned_ip(ENT_B, PATENT)));
+    assert!(!w.state.contains_key(&keys::owned_ip(ENT_A, PATENT)));
+    assert_rejected(&w.one("ipo-hangzhou", t()), "already owned");
+}
+
+#[test]
+fn roles_are_enforced() {
+    let mut w = World::new();
+    assert_rejected(
+        &w.one("bank-shanghai", register(PATENT, ENT_A)),
+        "needs the ip_registrar role",
+    );
+    assert_rejected(
+        &w.one("ipo-hangzhou", loan(ENT_A)),
+        "needs the credit_reporter role",
+    );
+    assert_rejected(&w.one("reader", loan(ENT_A)), "reader");
+    w.one("ipo-hangzhou", register(PATENT, ENT_A));
+    assert_rejected(
+        &w.one("ipo-hangzhou", pledge(PATENT, "2027-01-01")),
+        "needs the lender role",
+    );
+    let add = Payload::AddMember(AddMember {
+        name: "bank-hefei".into(),
+        public_key: Keypair::from_secret([50; 32]).public(),
+        roles: Roles::from_list(&[Role::Lender]),
+    });
+    assert_rejected(&w.one("bank-shanghai", add), "needs the regulator role");
+}
+
+#[test]
+fn non_members_are_rejected_but_their_nonce_is_spent() {
+    let mut w = World::new();
+    let stranger = Keypair::from_secret([77; 32]);
+    w.keys.insert("stranger", stranger);
+    let r = w.one("stranger", loan(ENT_A));
+    assert_rejected(&r, "not a member");
+    let pk = w.keys["stranger"].public();
+    assert!(w.state.contains_key(&keys::nonce(&pk)));
+}
+
+#[test]
+fn nonces_must_be_next() {
+    let mut w = World::new();
+    let tx1 = w.tx("bank-shanghai", loan(ENT_A));
+    let _skipped = w.tx("bank-shanghai", loan(ENT_A));
+    let tx3 = w.tx("bank-shanghai", loan(ENT_A));
+    let hashes = vec![tx1.hash(), tx3.hash()];
+    let ctx = BlockContext {
+        height: 1,
+        time_ms: 1_790_000_000_000,
+    };
+    let e = execute_block(&w.state, &w.root, ctx, &[tx1.clone(), tx3], &hashes).unwrap_err();
+    assert!(
+        matches!(e, BlockError::Invalid(ref m) if m.contains("expected 2")),
+        "{e}"
+    );
+    // Replaying a committed transaction is invalid too.
+    w.block(vec![tx1.clone()]);
+    let e = execute_block(&w.state, &w.root, ctx, &[tx1.clone()], &[tx1.hash()]).unwrap_err();
+    assert!(matches!(e, BlockError::Invalid(_)));
+}
+
+#[test]
+fn credit_history_across_banks_with_corrections() {
+    let mut w = World::new();
+    let a = w.tx("bank-shanghai", loan(ENT_A));
+    let a_hash = a.hash();
+    let b = w.tx(
+        "bank-nanjing",
+        Payload::Credit(Credit {
+            kind: CreditKind::Default,
+            reference: "NJ-LN-77".into(),
+            ..match loan(ENT_A) {
+                Payload::Credit(c) => c,
+                _ => unreachable!(),
+            }
+        }),
+    );
+    let rs = w.block(vec![a, b]);
+    rs.iter().for_each(assert_applied);
+    assert_eq!(
+        w.credit(ENT_A, 0).reporter,
+        w.keys["bank-shanghai"].public()
+    );
+    assert_eq!(w.credit(ENT_A, 1).record.kind, CreditKind::Default);
+
+    let corr = |withdraw| {
+        Payload::CreditCorrection(CreditCorrection {
+            original_tx: a_hash,
+            reason: "amount was 800,000 yuan".into(),
+            withdraw,
+        })
+    };
+    assert_rejected(
+        &w.one("bank-nanjing", corr(false)),
+        "only bank-shanghai, the original reporter",
+    );
+    assert_applied(&w.one("bank-shanghai", corr(false)));
+    assert_applied(&w.one("bank-shanghai", corr(true)));
+    assert_rejected(&w.one("bank-shanghai", corr(false)), "already withdrawn");
+    let entry = w.credit(ENT_A, 0);
+    assert_eq!(entry.corrections.len(), 2);
+    assert!(entry.withdrawn());
+    let missing = Payload::CreditCorrection(CreditCorrection {
+        original_tx: Hash([1; 32]),
+        reason: "x".into(),
+        withdraw: true,
+    });
+    assert_rejected(&w.one("bank-shanghai", missing), "nothing to correct");
+}
+
+#[test]
+fn membership_changes_only_by_regulator() {
+    let mut w = World::new();
+    let hefei = Keypair::from_secret([60; 32]);
+    let add = Payload::AddMember(AddMember {
+        name: "bank-hefei".into(),
+        public_key: hefei.public(),
+        roles: Roles::from_list(&[Role::CreditReporter]),
+    });
+    assert_applied(&w.one("regulator", add.clone()));
+    assert_rejected(&w.one("regulator", add), "already belongs");
+    w.keys.insert("bank-hefei", hefei);
+    assert_applied(&w.one("bank-hefei", loan(ENT_B)));
+    let pk = w.keys["bank-hefei"].public();
+    let set = Payload::SetRoles(SetRoles {
+        public_key: pk,
+        roles: Roles::from_list(&[Role::Reader]),
+    });
+    assert_applied(&w.one("regulator", set));
+    assert_rejected(
+        &w.one("bank-hefei", loan(ENT_B)),
+        "needs the credit_reporter role",
+    );
+    let reg = w.keys["regulator"].public();
+    assert_rejected(
+        &w.one(
+            "regulator",
+            Payload::RemoveMember(RemoveMember { public_key: reg }),
+        ),
+        "may not remove itself",
+    );
+    assert_applied(&w.one(
+        "regulator",
+        Payload::RemoveMember(RemoveMember { public_key: pk }),
+    ));
+    assert_rejected(&w.one("bank-hefei", loan(ENT_B)), "not a member");
+}
+
+#[test]
+fn overlay_execution_leaves_base_untouched() {
+    let mut w = World::new();
+    let before = w.state.clone();
+    let tx = w.tx("ipo-hangzhou", register(PATENT, ENT_A));
+    let ctx = BlockContext {
+        height: 1,
+        time_ms: 1_790_000_000_000,
+    };
+    let out = execute_block(&w.state, &w.root, ctx, &[tx.clone()], &[tx.hash()]).unwrap();
+    assert!(!out.writes.is_empty());
+    assert_eq!(w.state, before);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The same block sequence always yields the same roots and receipts.
+    #[test]
+    fn execution_is_deterministic(ops in proptest::collection::vec((0u8..6, 0u8..3, 0u8..2), 1..40)) {
+        let run = || {
+            let mut w = World::new();
+            let ids = [PATENT, "ZL98123456.9", "TM-2020-0001"];
+            let mut roots = Vec::new();
+            let mut receipts = Vec::new();
+            for chunk in ops.chunks(5) {
+                let mut txs = Vec::new();
+                for &(op, ip, bank) in chunk {
+                    let id = ids[ip as usize];
+                    let bank = if bank == 0 { "bank-shanghai" } else { "bank-nanjing" };
+                    let tx = match op {
+                        0 => w.tx("ipo-hangzhou", register(id, ENT_A)),
+                        1 => w.tx(bank, pledge(id, "2027-06-30")),
+                        2 => w.tx(bank, release(id)),
+                        3 => w.tx("ipo-hangzhou", Payload::IpTransfer(IpTransfer { ip_id: id.into(), new_owner: ENT_B.into() })),
+                        4 => w.tx(bank, loan(ENT_A)),
+                        _ => w.tx(bank, loan(ENT_B)),
+                    };
+                    txs.push(tx);
+                }
+                receipts.extend(w.block(txs));
+                roots.push(w.root);
+            }
+            // Never two active pledges: the IP state holds at most one.
+            (roots, receipts, w.state)
+        };
+        let (r1, rc1, s1) = run();
+        let (r2, rc2, s2) = run();
+        prop_assert_eq!(r1, r2);
+        prop_assert_eq!(rc1, rc2);
+        prop_assert_eq!(s1, s2);
+    }
+}

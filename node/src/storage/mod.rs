@@ -1,0 +1,651 @@
+//! Durable storage in sled.
+//!
+//! Everything the chain needs lives in one sled tree, `chain`, under
+//! one-letter key prefixes, so that committing a block is a single
+//! [`sled::Batch`] (atomic) followed by one flush:
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `B` | height (u64 BE) | encoded [`Block`] |
+//! | `C` | height | the [`CommitCertificate`] that committed it |
+//! | `R` | height | the block's receipts |
+//! | `H` | block hash | height |
+//! | `T` | tx hash | [`TxLocation`]: height, index, receipt |
+//! | `S` | ledger state key | ledger state value |
+//! | `M` | `tip`, `genesis` | [`Tip`], genesis hash |
+//!
+//! The consensus write-ahead log lives in its own tree, `wal`, flushed on
+//! every append. On open the store checks the genesis hash and the tip: the
+//! tip block exists, its hash, certificate and state root match, and it
+//! links to its parent. Corruption is reported, never run on.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use deltachain_protocol::{
+    codec, Block, CommitCertificate, Genesis, Hash, Height, Receipt, MAX_BLOCK_BYTES,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{self, keys, StateFault, StateRead, WriteSet};
+
+/// Storage failures. Any of them stops the node: it must not run on state
+/// it could not save or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an I/O or internal error.
+    #[error("storage I/O error in {path}: {source}")]
+    Io {
+        /// Data directory.
+        path: String,
+        /// The sled error.
+        source: sled::Error,
+    },
+    /// Stored data fails a consistency check.
+    #[error("storage in {path} is corrupt: {detail}; restore it from a backup or delete it and sync from peers")]
+    Corrupt {
+        /// Data directory.
+        path: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The data directory holds another network's chain.
+    #[error("data directory {path} belongs to the chain with genesis {stored}, but this node's genesis is {expected}")]
+    WrongGenesis {
+        /// Data directory.
+        path: String,
+        /// Genesis hash stored.
+        stored: Hash,
+        /// Genesis hash expected.
+        expected: Hash,
+    },
+    /// A commit out of order.
+    #[error("cannot commit height {got}: the tip is {tip}")]
+    OutOfOrder {
+        /// Height offered.
+        got: Height,
+        /// Current tip.
+        tip: Height,
+    },
+}
+
+/// The last committed block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    /// Height (0 before the first block).
+    pub height: Height,
+    /// Its hash (zero at height 0).
+    pub hash: Hash,
+    /// State root after it (the genesis root at height 0).
+    pub state_root: Hash,
+    /// Its time (genesis time at height 0).
+    pub time_ms: u64,
+}
+
+/// Where a committed transaction is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    /// Block height.
+    pub height: Height,
+    /// Index in the block.
+    pub index: u32,
+    /// Its receipt.
+    pub receipt: Receipt,
+}
+
+/// Handle to the node's database. Cheap to clone; all clones share one sled
+/// instance and one cached tip.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    chain: sled::Tree,
+    wal: sled::Tree,
+    path: String,
+    tip: Arc<RwLock<Tip>>,
+}
+
+fn hkey(prefix: u8, height: Height) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
+fn pkey(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+const TIP: &[u8] = b"Mtip";
+const GENESIS: &[u8] = b"Mgenesis";
+
+impl Store {
+    /// Opens (or creates) the store in `dir` for the chain of `genesis`.
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
+        let path = dir.display().to_string();
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(sled::Error::Io(e)))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(128 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Corruption { .. } => StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("sled cannot read its log: {e}"),
+                },
+                e => io(e),
+            })?;
+        let chain = db.open_tree("chain").map_err(io)?;
+        let wal = db.open_tree("wal").map_err(io)?;
+        let mut store = Store {
+            db,
+            chain,
+            wal,
+            path: path.clone(),
+            tip: Arc::new(RwLock::new(Tip {
+                height: 0,
+                hash: Hash::ZERO,
+                state_root: Hash::ZERO,
+                time_ms: 0,
+            })),
+        };
+        let expected = genesis.hash();
+        match store.chain.get(GENESIS).map_err(io)? {
+            None => store.init_genesis(genesis)?,
+            Some(stored) => {
+                let stored = Hash(
+                    stored
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| store.corrupt("genesis hash is not 32 bytes"))?,
+                );
+                if stored != expected {
+                    return Err(StoreError::WrongGenesis {
+                        path,
+                        stored,
+                        expected,
+                    });
+                }
+                let tip: Tip = store
+                    .get_decoded(TIP, 1024, "tip")?
+                    .ok_or_else(|| store.corrupt("the tip record is missing"))?;
+                *store.tip.write().expect("tip lock") = tip;
+                store.check_tip(genesis)?;
+            }
+        }
+        Ok(store)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn io(&self, source: sled::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn init_genesis(&mut self, genesis: &Genesis) -> Result<(), StoreError> {
+        let (writes, root) = ledger::genesis_state(genesis);
+        let tip = Tip {
+            height: 0,
+            hash: Hash::ZERO,
+            state_root: root,
+            time_ms: genesis.genesis_time,
+        };
+        let mut batch = sled::Batch::default();
+        apply_writes(&mut batch, &writes);
+        batch.insert(TIP, codec::encode(&tip));
+        batch.insert(GENESIS, &genesis.hash().0[..]);
+        self.chain.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
+        *self.tip.write().expect("tip lock") = tip;
+        Ok(())
+    }
+
+    fn check_tip(&self, genesis: &Genesis) -> Result<(), StoreError> {
+        let tip = self.tip();
+        if tip.height == 0 {
+            let (_, root) = ledger::genesis_state(genesis);
+            if root != tip.state_root {
+                return Err(self.corrupt("the genesis state root does not match the genesis file"));
+            }
+            return Ok(());
+        }
+        let block = self
+            .block(tip.height)?
+            .ok_or_else(|| self.corrupt(format!("the tip block {} is missing", tip.height)))?;
+        if block.hash() != tip.hash {
+            return Err(self.corrupt(format!(
+                "block {} does not hash to the recorded tip",
+                tip.height
+            )));
+        }
+        if block.header.state_root != tip.state_root {
+            return Err(self.corrupt(format!(
+                "block {} state root differs from the stored state root",
+                tip.height
+            )));
+        }
+        if block.check_body(&block.tx_hashes()).is_err() {
+            return Err(self.corrupt(format!(
+                "block {} body does not match its header",
+                tip.height
+            )));
+        }
+        let cert = self.cert(tip.height)?.ok_or_else(|| {
+            self.corrupt(format!(
+                "the commit certificate of block {} is missing",
+                tip.height
+            ))
+        })?;
+        cert.verify(
+            &genesis.chain_id,
+            tip.height,
+            &tip.hash,
+            &genesis.validator_keys(),
+        )
+        .map_err(|e| {
+            self.corrupt(format!(
+                "the commit certificate of block {}: {e}",
+                tip.height
+            ))
+        })?;
+        if tip.height > 1 {
+            let parent = self
+                .block(tip.height - 1)?
+                .ok_or_else(|| self.corrupt(format!("block {} is missing", tip.height - 1)))?;
+            if parent.hash() != block.header.prev_hash {
+                return Err(self.corrupt(format!(
+                    "block {} does not link to block {}",
+                    tip.height,
+                    tip.height - 1
+                )));
+            }
+        }
+        if self.receipts(tip.height)?.map(|r| r.len()) != Some(block.txs.len()) {
+            return Err(self.corrupt(format!("receipts of block {} are missing", tip.height)));
+        }
+        Ok(())
+    }
+
+    fn get_decoded<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.chain.get(key).map_err(|e| self.io(e))? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes, limit, what)
+                .map(Some)
+                .map_err(|e| self.corrupt(e.to_string())),
+        }
+    }
+
+    /// The last committed block.
+    pub fn tip(&self) -> Tip {
+        *self.tip.read().expect("tip lock")
+    }
+
+    /// Commits a decided block: block, certificate, receipts, tx index, state
+    /// writes and tip in one atomic batch, then a flush. After this returns
+    /// the block survives a crash; if it fails the node must stop.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        cert: &CommitCertificate,
+        receipts: &[Receipt],
+        writes: &WriteSet,
+    ) -> Result<Tip, StoreError> {
+        let tip = self.tip();
+        let height = block.header.height;
+        if height != tip.height + 1 {
+            return Err(StoreError::OutOfOrder {
+                got: height,
+                tip: tip.height,
+            });
+        }
+        let hash = block.hash();
+        assert_eq!(cert.block_hash, hash, "certificate must commit this block");
+        assert_eq!(
+            receipts.len(),
+            block.txs.len(),
+            "one receipt per transaction"
+        );
+        let mut batch = sled::Batch::default();
+        batch.insert(&hkey(b'B', height), block.encode());
+        batch.insert(&hkey(b'C', height), codec::encode(cert));
+        batch.insert(&hkey(b'R', height), codec::encode(receipts));
+        batch.insert(pkey(b'H', &hash.0), &height.to_be_bytes());
+        for (i, r) in receipts.iter().enumerate() {
+            let loc = TxLocation {
+                height,
+                index: i as u32,
+                receipt: r.clone(),
+            };
+            batch.insert(pkey(b'T', &r.tx_hash.0), codec::encode(&loc));
+        }
+        apply_writes(&mut batch, writes);
+        let new_tip = Tip {
+            height,
+            hash,
+            state_root: block.header.state_root,
+            time_ms: block.header.time_ms,
+        };
+        batch.insert(TIP, codec::encode(&new_tip));
+        self.chain.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.db.flush().map_err(|e| self.io(e))?;
+        *self.tip.write().expect("tip lock") = new_tip;
+        Ok(new_tip)
+    }
+
+    /// Block at a height.
+    pub fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        self.get_decoded(&hkey(b'B', height), MAX_BLOCK_BYTES, "stored block")
+    }
+
+    /// Encoded block at a height, without decoding it (for block sync).
+    pub fn block_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .chain
+            .get(hkey(b'B', height))
+            .map_err(|e| self.io(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Height of a block hash.
+    pub fn height_of(&self, hash: &Hash) -> Result<Option<Height>, StoreError> {
+        match self
+            .chain
+            .get(pkey(b'H', &hash.0))
+            .map_err(|e| self.io(e))?
+        {
+            None => Ok(None),
+            Some(v) => {
+                let b: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| self.corrupt("bad height index"))?;
+                Ok(Some(u64::from_be_bytes(b)))
+            }
+        }
+    }
+
+    /// The commit certificate of the block at a height.
+    pub fn cert(&self, height: Height) -> Result<Option<CommitCertificate>, StoreError> {
+        self.get_decoded(&hkey(b'C', height), 1 << 20, "commit certificate")
+    }
+
+    /// Receipts of the block at a height.
+    pub fn receipts(&self, height: Height) -> Result<Option<Vec<Receipt>>, StoreError> {
+        self.get_decoded(&hkey(b'R', height), MAX_BLOCK_BYTES, "receipts")
+    }
+
+    /// Where a transaction was committed.
+    pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        self.get_decoded(&pkey(b'T', &hash.0), 1 << 16, "tx location")
+    }
+
+    /// A ledger state value, decoded.
+    pub fn state<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.get_decoded(&pkey(b'S', key), 1 << 20, "state value")
+    }
+
+    /// State values under a prefix, in key order, newest first when `rev`,
+    /// skipping `skip` and returning at most `limit`.
+    pub fn state_scan<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        rev: bool,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let full = pkey(b'S', prefix);
+        let iter = self.chain.scan_prefix(&full);
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if rev {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
+        let mut out = Vec::new();
+        for item in iter.skip(skip).take(limit) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            let value = codec::decode(&v, 1 << 20, "state value")
+                .map_err(|e| self.corrupt(e.to_string()))?;
+            out.push((k[1..].to_vec(), value));
+        }
+        Ok(out)
+    }
+
+    /// Appends a record to the consensus WAL and flushes it: the record is
+    /// durable before the message it describes leaves the node.
+    pub fn wal_append(&self, height: Height, record: &[u8]) -> Result<(), StoreError> {
+        let seq = self.db.generate_id().map_err(|e| self.io(e))?;
+        let mut key = height.to_be_bytes().to_vec();
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.wal.insert(key, record).map_err(|e| self.io(e))?;
+        self.wal.flush().map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// WAL records of one height, in append order.
+    pub fn wal_records(&self, height: Height) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.wal
+            .scan_prefix(height.to_be_bytes())
+            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(|e| self.io(e)))
+            .collect()
+    }
+
+    /// Drops WAL records of heights below `height`.
+    pub fn wal_prune_below(&self, height: Height) -> Result<(), StoreError> {
+        let keys: Vec<sled::IVec> = self
+            .wal
+            .range(..height.to_be_bytes().to_vec())
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.io(e))?;
+        for k in keys {
+            self.wal.remove(k).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Flushes everything (on shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+impl Store {
+    /// Replays the whole chain from genesis in memory and checks every link,
+    /// certificate, receipt, transaction index and state root, and finally
+    /// that the stored state equals the replayed state. Returns the height
+    /// audited. Slow (linear in the chain); for operators and crash tests.
+    pub fn audit(&self, genesis: &Genesis) -> Result<Height, StoreError> {
+        use std::collections::BTreeMap;
+        let (writes, mut root) = ledger::genesis_state(genesis);
+        let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let apply = |state: &mut BTreeMap<Vec<u8>, Vec<u8>>, writes: WriteSet| {
+            for (k, v) in writes {
+                match v {
+                    Some(v) => state.insert(k, v),
+                    None => state.remove(&k),
+                };
+            }
+        };
+        apply(&mut state, writes);
+        let tip = self.tip();
+        let keys = genesis.validator_keys();
+        let mut prev = Hash::ZERO;
+        for height in 1..=tip.height {
+            let block = self
+                .block(height)?
+                .ok_or_else(|| self.corrupt(format!("block {height} is missing")))?;
+            let hash = block.hash();
+            if block.header.prev_hash != prev {
+                return Err(self.corrupt(format!("block {height} does not link to its parent")));
+            }
+            let cert = self
+                .cert(height)?
+                .ok_or_else(|| self.corrupt(format!("certificate {height} is missing")))?;
+            cert.verify(&genesis.chain_id, height, &hash, &keys)
+                .map_err(|e| self.corrupt(format!("certificate {height}: {e}")))?;
+            let tx_hashes = block.tx_hashes();
+            let out = ledger::execute_block(
+                &state,
+                &root,
+                ledger::BlockContext {
+                    height,
+                    time_ms: block.header.time_ms,
+                },
+                &block.txs,
+                &tx_hashes,
+            )
+            .map_err(|e| self.corrupt(format!("block {height} does not replay: {e}")))?;
+            if out.state_root != block.header.state_root {
+                return Err(self.corrupt(format!("block {height} replays to another state root")));
+            }
+            let receipts = self
+                .receipts(height)?
+                .ok_or_else(|| self.corrupt(format!("receipts {height} are missing")))?;
+            if receipts != out.receipts {
+                return Err(self.corrupt(format!("receipts of block {height} differ from replay")));
+            }
+            for (i, h) in tx_hashes.iter().enumerate() {
+                let loc = self
+                    .tx_location(h)?
+                    .ok_or_else(|| self.corrupt(format!("transaction {h} is not indexed")))?;
+                if loc.height != height || loc.index != i as u32 {
+                    return Err(
+                        self.corrupt(format!("transaction {h} is indexed at the wrong place"))
+                    );
+                }
+            }
+            root = out.state_root;
+            apply(&mut state, out.writes);
+            prev = hash;
+        }
+        if root != tip.state_root || prev != tip.hash {
+            return Err(self.corrupt("the tip record does not match the replayed chain"));
+        }
+        let mut stored = BTreeMap::new();
+        for item in self.chain.scan_prefix(b"S") {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            stored.insert(k[1..].to_vec(), v.to_vec());
+        }
+        if stored != state {
+            return Err(self.corrupt("the stored state differs from the replayed state"));
+        }
+        Ok(tip.height)
+    }
+}
+
+fn apply_writes(batch: &mut sled::Batch, writes: &WriteSet) {
+    for (k, v) in writes {
+        let key = pkey(b'S', k);
+        match v {
+            Some(v) => batch.insert(key, v.as_slice()),
+            None => batch.remove(key),
+        }
+    }
+}
+
+impl StateRead for Store {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateFault> {
+        self.chain
+            .get(pkey(b'S', key))
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| StateFault(e.to_string()))
+    }
+}
+
+/// Typed queries the API serves.
+impl Store {
+    /// An enterprise's credit records, newest first, and the total count.
+    pub fn credit_records(
+        &self,
+        uscc: &str,
+        skip: usize,
+        limit: usize,
+    ) -> Result<(Vec<ledger::CreditEntry>, u64), StoreError> {
+        let total: u64 = self.state(&keys::credit_count(uscc))?.unwrap_or(0);
+        let rows =
+            self.state_scan::<ledger::CreditEntry>(&keys::credits(uscc), true, skip, limit)?;
+        Ok((rows.into_iter().map(|(_, v)| v).collect(), total))
+    }
+
+    /// IP rights an enterprise owns (bounded).
+    pub fn owned_ips(&self, uscc: &str, limit: usize) -> Result<Vec<ledger::IpRecord>, StoreError> {
+        let prefix = keys::owned_ips(uscc);
+        let rows = self.state_scan::<()>(&prefix, false, 0, limit)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, ()) in rows {
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
+            if let Some(ip) = self.state::<ledger::IpRecord>(&keys::ip(&id))? {
+                out.push(ip);
+            }
+        }
+        Ok(out)
+    }
+
+    /// An IP right.
+    pub fn ip(&self, ip_id: &str) -> Result<Option<ledger::IpRecord>, StoreError> {
+        self.state(&keys::ip(ip_id))
+    }
+
+    /// An IP right's history, oldest first (bounded).
+    pub fn ip_history(
+        &self,
+        ip_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ledger::IpEvent>, StoreError> {
+        Ok(self
+            .state_scan::<ledger::IpEvent>(&keys::ip_events(ip_id), false, 0, limit)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Every member (bounded).
+    pub fn members(&self, limit: usize) -> Result<Vec<ledger::Member>, StoreError> {
+        Ok(self
+            .state_scan::<ledger::Member>(keys::MEMBERS, false, 0, limit)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// A member by key.
+    pub fn member(
+        &self,
+        key: &deltachain_protocol::PublicKey,
+    ) -> Result<Option<ledger::Member>, StoreError> {
+        self.state(&keys::member(key))
+    }
+
+    /// The last nonce a sender used (0 if none).
+    pub fn nonce(&self, key: &deltachain_protocol::PublicKey) -> Result<u64, StoreError> {
+        Ok(self.state(&keys::nonce(key))?.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests;

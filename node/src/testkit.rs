@@ -1,0 +1,138 @@
+//! Helpers for tests and benchmarks: a genesis with known keys, and a way to
+//! commit blocks with valid certificates without running consensus.
+
+use deltachain_protocol::{
+    CommitCertificate, CommitSig, ConsensusParams, Genesis, Keypair, MemberInfo, Role, Roles,
+    SignedTransaction, ValidatorInfo, Vote, VoteKind,
+};
+
+use crate::executor::{build_block, Executed};
+use crate::storage::{Store, StoreError};
+
+/// Demo member names and roles, shared by `dev`, `testnet` and tests.
+pub const DEMO_MEMBERS: &[(&str, &[Role])] = &[
+    ("bank-shanghai", &[Role::CreditReporter, Role::Lender]),
+    ("bank-nanjing", &[Role::CreditReporter, Role::Lender]),
+    ("bank-hefei", &[Role::CreditReporter, Role::Lender]),
+    ("ipo-hangzhou", &[Role::IpRegistrar]),
+    ("regulator", &[Role::Regulator]),
+];
+
+/// A network with deterministic keys.
+pub struct TestChain {
+    /// The genesis.
+    pub genesis: Genesis,
+    /// Validator keys in index order.
+    pub validators: Vec<Keypair>,
+    /// Member keys in [`DEMO_MEMBERS`] order.
+    pub members: Vec<Keypair>,
+}
+
+impl TestChain {
+    /// `n` validators and the demo members, keys derived from small seeds.
+    pub fn new(n: usize) -> TestChain {
+        let validators: Vec<Keypair> = (0..n)
+            .map(|i| Keypair::from_secret([100 + i as u8; 32]))
+            .collect();
+        let members: Vec<Keypair> = (0..DEMO_MEMBERS.len())
+            .map(|i| Keypair::from_secret([1 + i as u8; 32]))
+            .collect();
+        let genesis = Genesis {
+            chain_id: "deltachain-test".into(),
+            genesis_time: 1_795_000_000_000,
+            validators: validators
+                .iter()
+                .enumerate()
+                .map(|(i, k)| ValidatorInfo {
+                    name: format!("v{i}"),
+                    city: format!("City {i}"),
+                    public_key: k.public(),
+                    p2p_addr: format!("/ip4/127.0.0.1/tcp/{}", 17000 + i),
+                })
+                .collect(),
+            members: DEMO_MEMBERS
+                .iter()
+                .zip(&members)
+                .map(|((name, roles), k)| MemberInfo {
+                    name: name.to_string(),
+                    public_key: k.public(),
+                    roles: Roles::from_list(roles),
+                })
+                .collect(),
+            params: ConsensusParams::default(),
+        };
+        TestChain {
+            genesis,
+            validators,
+            members,
+        }
+    }
+
+    /// A member's key by name.
+    pub fn member(&self, name: &str) -> &Keypair {
+        let i = DEMO_MEMBERS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .expect("demo member");
+        &self.members[i]
+    }
+
+    /// A certificate signed by every validator.
+    pub fn certify(&self, height: u64, block_hash: deltachain_protocol::Hash) -> CommitCertificate {
+        CommitCertificate {
+            height,
+            round: 0,
+            block_hash,
+            signatures: self
+                .validators
+                .iter()
+                .enumerate()
+                .map(|(i, k)| CommitSig {
+                    validator: i as u16,
+                    signature: Vote {
+                        height,
+                        round: 0,
+                        kind: VoteKind::Precommit,
+                        block: Some(block_hash),
+                        validator: i as u16,
+                    }
+                    .sign(k, &self.genesis.chain_id)
+                    .signature,
+                })
+                .collect(),
+        }
+    }
+
+    /// Builds, certifies and commits the next block with `txs`.
+    pub fn commit(
+        &self,
+        store: &Store,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<Executed, StoreError> {
+        let tip = store.tip();
+        let last_commit = if tip.height == 0 {
+            None
+        } else {
+            store.cert(tip.height)?
+        };
+        let proposer = self.validators[(tip.height as usize + 1) % self.validators.len()].public();
+        let executed = build_block(
+            store,
+            &self.genesis,
+            &tip,
+            last_commit,
+            proposer,
+            tip.time_ms + 1000,
+            txs,
+        )
+        .expect("test block builds");
+        let cert = self.certify(executed.block.header.height, executed.block.hash());
+        store.commit_block(
+            &executed.block,
+            &cert,
+            &executed.outcome.receipts,
+            &executed.outcome.writes,
+        )?;
+        Ok(executed)
+    }
+}
