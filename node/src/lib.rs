@@ -14,3 +14,4 @@ pub mod executor;
 pub mod ledger;
 pub mod storage;
 pub mod testkit;
+pub mod consensus;

@@ -1,0 +1,866 @@
+//! Tendermint BFT consensus as a pure state machine.
+//!
+//! This is Algorithm 1 of Buchman, Kwon and Milosevic, "The latest gossip on
+//! BFT consensus" (2018); `TENDERMINT.md` restates it rule by rule, and the
+//! rule labels (L22, L28, ...) appear in the code below. The machine does no
+//! I/O: the node feeds it [`Input`]s (messages, fired timeouts, validation
+//! results, built proposals) through [`Consensus::step`] and carries out the
+//! returned [`Output`]s in order. Time is an input, signing is deterministic
+//! ed25519, and all state lives in ordered maps, so a seeded simulation
+//! replays exactly.
+//!
+//! ## What we add to the paper
+//!
+//! * **Persist before send.** Every message we sign is first returned as
+//!   [`Output::Persist`]; the caller makes it durable before it carries out
+//!   the [`Output::Broadcast`] that follows. On restart the machine is
+//!   rebuilt from those records ([`Consensus::new`] with the WAL) and never
+//!   signs a second, different message for a (height, round, step): it
+//!   re-sends the recorded one. Precommit records carry the block, so the
+//!   lock (`lockedValue`, `lockedRound`) survives a crash too.
+//! * **valid(v)** is asked of the node with [`Output::Validate`] and answered
+//!   with [`Input::Validated`]; rules that need it wait for the answer.
+//! * **Decisions** (L49) accept a precommit quorum at any round for any block
+//!   we hold and found valid, not only the block proposed in that round: the
+//!   quorum is what makes a value safe, and this helps a node that missed one
+//!   proposal but holds the block from another.
+//! * **After deciding** the machine waits `timeout_commit` (in step
+//!   [`Step::Commit`]) before starting the next height, for late precommits;
+//!   the node commits the block meanwhile.
+//! * **Gossip is lossy**: [`Input::Rebroadcast`] re-sends our proposal and
+//!   votes of the current height (and, while committing, the decision's
+//!   precommits). Messages for the next height are buffered (bounded); when
+//!   f+1 validators are seen at higher heights the machine asks for block
+//!   sync ([`Output::SyncNeeded`]).
+//! * **Equivocation**: a second, different vote from a validator for one
+//!   (height, round, kind) is reported once as [`Output::Evidence`] and not
+//!   counted.
+//! * **Round 0 waits for transactions**: the proposer may wait up to
+//!   `max_block_interval_ms` for transactions, so round 0's propose timeout
+//!   is extended by that much.
+//! * **Bounded memory**: votes and proposals are kept only for the current
+//!   height and rounds up to [`ROUND_WINDOW`] ahead; at most
+//!   [`MAX_FUTURE_MESSAGES`] messages for the next height are buffered.
+
+mod votes;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use deltachain_protocol::{
+    one_third_plus, quorum, Block, CommitCertificate, CommitSig, ConsensusParams, Hash, Height,
+    Keypair, Proposal, PublicKey, Round, SignedProposal, SignedVote, ValidatorIndex, Vote,
+    VoteKind,
+};
+use serde::{Deserialize, Serialize};
+
+pub use votes::{Added, Equivocation, VoteKeeper};
+
+/// Rounds beyond the current one for which messages are kept.
+pub const ROUND_WINDOW: Round = 64;
+/// Messages for the next height kept until we get there.
+pub const MAX_FUTURE_MESSAGES: usize = 2048;
+/// Distinct blocks kept per height.
+pub const MAX_BLOCKS_PER_HEIGHT: usize = 32;
+
+/// Deliberate protocol faults, for the simulation's mutation tests only. A
+/// simulation run with a mutation must find a safety violation, which shows
+/// the checker has teeth. Nodes always run [`Mutation::None`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mutation {
+    /// The real algorithm.
+    #[default]
+    None,
+    /// Ignore `lockedValue`/`lockedRound` when prevoting (L22, L28).
+    NoLocking,
+    /// Use 2f votes instead of 2f+1 as the quorum.
+    QuorumTwoF,
+}
+
+/// Static configuration of a consensus instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Chain id, mixed into every signature.
+    pub chain_id: String,
+    /// Validator keys in index order.
+    pub validators: Vec<PublicKey>,
+    /// Timeouts.
+    pub params: ConsensusParams,
+    /// Test-only fault injection.
+    pub mutation: Mutation,
+}
+
+/// The step within a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Waiting for a proposal.
+    Propose,
+    /// Prevoted.
+    Prevote,
+    /// Precommitted.
+    Precommit,
+    /// Decided; waiting `timeout_commit` before the next height.
+    Commit,
+}
+
+/// Which timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimeoutKind {
+    /// OnTimeoutPropose (L57).
+    Propose,
+    /// OnTimeoutPrevote (L61).
+    Prevote,
+    /// OnTimeoutPrecommit (L65).
+    Precommit,
+    /// End of the pause after a decision.
+    Commit,
+}
+
+/// A timeout to schedule, and later to feed back as [`Input::Timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timeout {
+    /// Height it belongs to.
+    pub height: Height,
+    /// Round it belongs to.
+    pub round: Round,
+    /// Kind.
+    pub kind: TimeoutKind,
+    /// Delay from now.
+    pub duration_ms: u64,
+}
+
+/// A consensus message on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// A signed proposal with its block.
+    Proposal {
+        /// The signed proposal.
+        proposal: SignedProposal,
+        /// The proposed block.
+        block: Block,
+    },
+    /// A signed vote.
+    Vote(SignedVote),
+}
+
+impl Message {
+    /// Height the message is about.
+    pub fn height(&self) -> Height {
+        match self {
+            Message::Proposal { proposal, .. } => proposal.proposal.height,
+            Message::Vote(v) => v.vote.height,
+        }
+    }
+}
+
+/// A record of something we signed, made durable before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WalEntry {
+    /// Our proposal and its block.
+    Proposal {
+        /// The signed proposal.
+        proposal: SignedProposal,
+        /// Its block.
+        block: Block,
+    },
+    /// Our vote; a precommit for a block carries the block (our lock).
+    Vote {
+        /// The signed vote.
+        vote: SignedVote,
+        /// The block precommitted, for non-nil precommits.
+        block: Option<Block>,
+    },
+}
+
+impl WalEntry {
+    /// Height of the record.
+    pub fn height(&self) -> Height {
+        match self {
+            WalEntry::Proposal { proposal, .. } => proposal.proposal.height,
+            WalEntry::Vote { vote, .. } => vote.vote.height,
+        }
+    }
+}
+
+/// Something that happened to the machine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A message from the network (or from ourselves, looped back).
+    Message(Message),
+    /// A scheduled timeout fired.
+    Timeout(Timeout),
+    /// The node finished checking a block requested by [`Output::Validate`].
+    Validated {
+        /// Height of the block.
+        height: Height,
+        /// Its hash.
+        hash: Hash,
+        /// `valid(v)`.
+        valid: bool,
+    },
+    /// The node built the block requested by [`Output::BuildProposal`].
+    ProposalBuilt {
+        /// Height.
+        height: Height,
+        /// Round.
+        round: Round,
+        /// The block.
+        block: Block,
+    },
+    /// Time to re-send our messages.
+    Rebroadcast,
+    /// The node committed blocks up to `height` by block sync.
+    Synced {
+        /// New tip height.
+        height: Height,
+    },
+}
+
+/// Something the node must do, in order.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Make this record durable before carrying out any later output.
+    Persist(WalEntry),
+    /// Send a message to all peers.
+    Broadcast(Message),
+    /// Schedule a timeout.
+    Schedule(Timeout),
+    /// Build a block for our proposal (answer with [`Input::ProposalBuilt`]).
+    BuildProposal {
+        /// Height.
+        height: Height,
+        /// Round.
+        round: Round,
+    },
+    /// Check `valid(block)` (answer with [`Input::Validated`]).
+    Validate {
+        /// Height.
+        height: Height,
+        /// The block.
+        block: Block,
+    },
+    /// The block is decided; commit it with this certificate.
+    Decide {
+        /// The block.
+        block: Block,
+        /// 2f+1 precommits for it.
+        cert: CommitCertificate,
+    },
+    /// A validator equivocated.
+    Evidence(Equivocation),
+    /// f+1 validators are past our height: fetch committed blocks up to
+    /// `committed` by block sync.
+    SyncNeeded {
+        /// A height the network has committed.
+        committed: Height,
+    },
+}
+
+/// Once-per-round rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Once {
+    L34,
+    L36,
+    L47,
+}
+
+/// One validator's (or observer's) consensus state.
+pub struct Consensus {
+    cfg: Config,
+    key: Keypair,
+    me: Option<ValidatorIndex>,
+    quorum: usize,
+    skip: usize,
+    height: Height,
+    round: Round,
+    step: Step,
+    locked: Option<(Round, Hash)>,
+    valid: Option<(Round, Hash)>,
+    votes: VoteKeeper,
+    proposals: BTreeMap<Round, SignedProposal>,
+    blocks: BTreeMap<Hash, Block>,
+    validity: BTreeMap<Hash, bool>,
+    signed_votes: BTreeMap<(Round, VoteKind), SignedVote>,
+    signed_proposals: BTreeMap<Round, SignedProposal>,
+    fired: BTreeSet<(Round, Once)>,
+    future: Vec<Message>,
+    ahead: BTreeMap<ValidatorIndex, Height>,
+    sync_requested: Height,
+    decided: Option<(Round, Hash)>,
+}
+
+impl Consensus {
+    /// A machine at `height` (our tip + 1), restored from the WAL records we
+    /// wrote at that height. Call [`Consensus::start`] next.
+    pub fn new(cfg: Config, key: Keypair, height: Height, wal: Vec<WalEntry>) -> Consensus {
+        let n = cfg.validators.len();
+        let me = cfg
+            .validators
+            .iter()
+            .position(|v| *v == key.public())
+            .map(|i| i as ValidatorIndex);
+        let quorum = match cfg.mutation {
+            Mutation::QuorumTwoF => (2 * ((n - 1) / 3)).max(1),
+            _ => quorum(n),
+        };
+        let mut c = Consensus {
+            skip: one_third_plus(n),
+            quorum,
+            cfg,
+            key,
+            me,
+            height,
+            round: 0,
+            step: Step::Propose,
+            locked: None,
+            valid: None,
+            votes: VoteKeeper::default(),
+            proposals: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            validity: BTreeMap::new(),
+            signed_votes: BTreeMap::new(),
+            signed_proposals: BTreeMap::new(),
+            fired: BTreeSet::new(),
+            future: Vec::new(),
+            ahead: BTreeMap::new(),
+            sync_requested: 0,
+            decided: None,
+        };
+        for entry in wal.into_iter().filter(|e| e.height() == height) {
+            c.restore(entry);
+        }
+        c
+    }
+
+    fn restore(&mut self, entry: WalEntry) {
+        match entry {
+            WalEntry::Proposal { proposal, block } => {
+                let p = proposal.proposal;
+                self.round = self.round.max(p.round);
+                self.signed_proposals.insert(p.round, proposal);
+                self.proposals.insert(p.round, proposal);
+                self.validity.insert(p.block_hash, true);
+                self.blocks.insert(p.block_hash, block);
+            }
+            WalEntry::Vote { vote, block } => {
+                let v = vote.vote;
+                self.round = self.round.max(v.round);
+                self.signed_votes.insert((v.round, v.kind), vote);
+                self.votes.add(vote);
+                if let (VoteKind::Precommit, Some(hash), Some(block)) = (v.kind, v.block, block) {
+                    if self.locked.is_none_or(|(r, _)| r < v.round) {
+                        self.locked = Some((v.round, hash));
+                        self.valid = Some((v.round, hash));
+                    }
+                    self.validity.insert(hash, true);
+                    self.blocks.insert(hash, block);
+                }
+            }
+        }
+    }
+
+    /// Starts (or, after a restart, resumes) the current round.
+    pub fn start(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.start_round(self.round, &mut out);
+        self.apply_rules(&mut out);
+        out
+    }
+
+    /// Current height.
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// Current round.
+    pub fn round(&self) -> Round {
+        self.round
+    }
+
+    /// Current step.
+    pub fn current_step(&self) -> Step {
+        self.step
+    }
+
+    /// Our validator index, if we are a validator.
+    pub fn validator_index(&self) -> Option<ValidatorIndex> {
+        self.me
+    }
+
+    /// The lock, for tests and metrics.
+    pub fn locked(&self) -> Option<(Round, Hash)> {
+        self.locked
+    }
+
+    /// proposer(h, r): round-robin by height + round.
+    pub fn proposer(&self, height: Height, round: Round) -> ValidatorIndex {
+        ((height + round as u64) % self.cfg.validators.len() as u64) as ValidatorIndex
+    }
+
+    /// Feeds one input; returns what to do, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Message(m) => self.on_message(m, &mut out),
+            Input::Timeout(t) => self.on_timeout(t, &mut out),
+            Input::Validated {
+                height,
+                hash,
+                valid,
+            } => {
+                if height == self.height && self.blocks.contains_key(&hash) {
+                    self.validity.insert(hash, valid);
+                }
+            }
+            Input::ProposalBuilt {
+                height,
+                round,
+                block,
+            } => {
+                if height == self.height
+                    && round == self.round
+                    && self.step == Step::Propose
+                    && self.me == Some(self.proposer(height, round))
+                    && !self.signed_proposals.contains_key(&round)
+                    && block.header.height == height
+                {
+                    self.propose(block, None, &mut out);
+                }
+            }
+            Input::Rebroadcast => self.rebroadcast(&mut out),
+            Input::Synced { height } => {
+                if height >= self.height {
+                    self.advance(height + 1, &mut out);
+                }
+            }
+        }
+        self.apply_rules(&mut out);
+        out
+    }
+
+    fn timeout(&self, kind: TimeoutKind, round: Round) -> Timeout {
+        let p = &self.cfg.params;
+        let duration_ms = match kind {
+            TimeoutKind::Propose => {
+                let extra = if round == 0 { p.max_block_interval_ms } else { 0 };
+                p.timeout_ms(p.timeout_propose_ms, round) + extra
+            }
+            TimeoutKind::Prevote => p.timeout_ms(p.timeout_prevote_ms, round),
+            TimeoutKind::Precommit => p.timeout_ms(p.timeout_precommit_ms, round),
+            TimeoutKind::Commit => p.timeout_commit_ms,
+        };
+        Timeout {
+            height: self.height,
+            round,
+            kind,
+            duration_ms,
+        }
+    }
+
+    /// StartRound(r) (L11).
+    fn start_round(&mut self, round: Round, out: &mut Vec<Output>) {
+        debug_assert!(round >= self.round, "rounds never go back");
+        self.round = round;
+        self.step = Step::Propose;
+        if self.me == Some(self.proposer(self.height, round)) {
+            if let Some(sp) = self.signed_proposals.get(&round).copied() {
+                if let Some(block) = self.blocks.get(&sp.proposal.block_hash).cloned() {
+                    out.push(Output::Broadcast(Message::Proposal { proposal: sp, block }));
+                }
+            } else if let Some((vr, vh)) = self.valid {
+                if let Some(block) = self.blocks.get(&vh).cloned() {
+                    self.propose(block, Some(vr), out);
+                }
+            } else {
+                out.push(Output::BuildProposal {
+                    height: self.height,
+                    round,
+                });
+            }
+        }
+        out.push(Output::Schedule(self.timeout(TimeoutKind::Propose, round)));
+    }
+
+    fn propose(&mut self, block: Block, pol_round: Option<Round>, out: &mut Vec<Output>) {
+        let Some(me) = self.me else { return };
+        let hash = block.hash();
+        let sp = Proposal {
+            height: self.height,
+            round: self.round,
+            pol_round,
+            block_hash: hash,
+            proposer: me,
+        }
+        .sign(&self.key, &self.cfg.chain_id);
+        self.signed_proposals.insert(self.round, sp);
+        self.proposals.insert(self.round, sp);
+        self.validity.insert(hash, true);
+        self.blocks.insert(hash, block.clone());
+        out.push(Output::Persist(WalEntry::Proposal {
+            proposal: sp,
+            block: block.clone(),
+        }));
+        out.push(Output::Broadcast(Message::Proposal { proposal: sp, block }));
+    }
+
+    /// Signs (or, if already signed for this round and kind, re-sends) a vote.
+    fn vote(&mut self, kind: VoteKind, value: Option<Hash>, out: &mut Vec<Output>) {
+        let Some(me) = self.me else { return };
+        let key = (self.round, kind);
+        let sv = match self.signed_votes.get(&key) {
+            // Double-sign protection: whatever the rules say now, the vote
+            // we signed before is the only one we ever send.
+            Some(existing) => *existing,
+            None => {
+                let sv = Vote {
+                    height: self.height,
+                    round: self.round,
+                    kind,
+                    block: value,
+                    validator: me,
+                }
+                .sign(&self.key, &self.cfg.chain_id);
+                self.signed_votes.insert(key, sv);
+                let block = match (kind, value) {
+                    (VoteKind::Precommit, Some(h)) => self.blocks.get(&h).cloned(),
+                    _ => None,
+                };
+                out.push(Output::Persist(WalEntry::Vote { vote: sv, block }));
+                sv
+            }
+        };
+        out.push(Output::Broadcast(Message::Vote(sv)));
+        self.count_vote(sv, out);
+    }
+
+    fn count_vote(&mut self, sv: SignedVote, out: &mut Vec<Output>) {
+        if let Added::Conflict(Some(ev)) = self.votes.add(sv) {
+            out.push(Output::Evidence(ev));
+        }
+    }
+
+    fn note_ahead(&mut self, validator: ValidatorIndex, height: Height, out: &mut Vec<Output>) {
+        let e = self.ahead.entry(validator).or_insert(0);
+        *e = (*e).max(height);
+        let mut heights: Vec<Height> = self.ahead.values().copied().collect();
+        heights.sort_unstable_by(|a, b| b.cmp(a));
+        if heights.len() >= self.skip {
+            // At least f+1 validators are at this height or above, so at least
+            // one honest validator has committed every height below it.
+            let committed = heights[self.skip - 1] - 1;
+            if committed >= self.height && committed > self.sync_requested {
+                self.sync_requested = committed;
+                out.push(Output::SyncNeeded { committed });
+            }
+        }
+    }
+
+    fn on_message(&mut self, m: Message, out: &mut Vec<Output>) {
+        let n = self.cfg.validators.len();
+        match &m {
+            Message::Vote(sv) => {
+                let v = sv.vote;
+                if v.height < self.height || v.validator as usize >= n {
+                    return;
+                }
+                if v.height == self.height && v.round > self.round.saturating_add(ROUND_WINDOW) {
+                    return;
+                }
+                if v.height == self.height && self.votes.contains(sv) {
+                    return; // Re-broadcast copy of a vote we already counted.
+                }
+                let key = self.cfg.validators[v.validator as usize];
+                if sv.verify(&self.cfg.chain_id, &key).is_err() {
+                    return;
+                }
+                if v.height > self.height {
+                    self.note_ahead(v.validator, v.height, out);
+                    self.buffer(m);
+                    return;
+                }
+                self.count_vote(*sv, out);
+            }
+            Message::Proposal { proposal, block } => {
+                let p = proposal.proposal;
+                if p.height < self.height
+                    || p.proposer as usize >= n
+                    || p.proposer != self.proposer(p.height, p.round)
+                {
+                    return;
+                }
+                if p.height == self.height && p.round > self.round.saturating_add(ROUND_WINDOW) {
+                    return;
+                }
+                let key = self.cfg.validators[p.proposer as usize];
+                if proposal.verify(&self.cfg.chain_id, &key).is_err()
+                    || block.hash() != p.block_hash
+                    || block.header.height != p.height
+                    || p.pol_round.is_some_and(|vr| vr >= p.round)
+                {
+                    return;
+                }
+                if p.height > self.height {
+                    self.note_ahead(p.proposer, p.height, out);
+                    self.buffer(m);
+                    return;
+                }
+                if self.proposals.contains_key(&p.round) {
+                    return; // First proposal per round wins; a second one is the proposer's fault.
+                }
+                if !self.blocks.contains_key(&p.block_hash) {
+                    if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
+                        return;
+                    }
+                    self.blocks.insert(p.block_hash, block.clone());
+                }
+                self.proposals.insert(p.round, *proposal);
+                if !self.validity.contains_key(&p.block_hash) {
+                    out.push(Output::Validate {
+                        height: self.height,
+                        block: block.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn buffer(&mut self, m: Message) {
+        if m.height() == self.height + 1 && self.future.len() < MAX_FUTURE_MESSAGES {
+            self.future.push(m);
+        }
+    }
+
+    fn on_timeout(&mut self, t: Timeout, out: &mut Vec<Output>) {
+        if t.height != self.height {
+            return;
+        }
+        match t.kind {
+            // L57
+            TimeoutKind::Propose if t.round == self.round && self.step == Step::Propose => {
+                self.vote(VoteKind::Prevote, None, out);
+                self.step = Step::Prevote;
+            }
+            // L61
+            TimeoutKind::Prevote if t.round == self.round && self.step == Step::Prevote => {
+                self.vote(VoteKind::Precommit, None, out);
+                self.step = Step::Precommit;
+            }
+            // L65
+            TimeoutKind::Precommit if t.round == self.round && self.step != Step::Commit => {
+                self.start_round(t.round + 1, out);
+            }
+            TimeoutKind::Commit if self.step == Step::Commit => {
+                self.advance(self.height + 1, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn rebroadcast(&mut self, out: &mut Vec<Output>) {
+        if let (Step::Commit, Some((r, h))) = (self.step, self.decided) {
+            for v in self.votes.votes_for(r, VoteKind::Precommit, Some(h)) {
+                out.push(Output::Broadcast(Message::Vote(v)));
+            }
+            return;
+        }
+        if let Some(sp) = self.signed_proposals.get(&self.round) {
+            if let Some(block) = self.blocks.get(&sp.proposal.block_hash) {
+                out.push(Output::Broadcast(Message::Proposal {
+                    proposal: *sp,
+                    block: block.clone(),
+                }));
+            }
+        }
+        for round in [self.round.saturating_sub(1), self.round] {
+            for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+                if let Some(v) = self.signed_votes.get(&(round, kind)) {
+                    out.push(Output::Broadcast(Message::Vote(*v)));
+                }
+            }
+        }
+    }
+
+    /// Moves to a new height (after a decision's commit pause or a sync).
+    fn advance(&mut self, height: Height, out: &mut Vec<Output>) {
+        self.height = height;
+        self.round = 0;
+        self.step = Step::Propose;
+        self.locked = None;
+        self.valid = None;
+        self.votes = VoteKeeper::default();
+        self.proposals.clear();
+        self.blocks.clear();
+        self.validity.clear();
+        self.signed_votes.clear();
+        self.signed_proposals.clear();
+        self.fired.clear();
+        self.decided = None;
+        self.ahead.retain(|_, h| *h > height);
+        let future = std::mem::take(&mut self.future);
+        self.start_round(0, out);
+        for m in future {
+            if m.height() >= height {
+                self.on_message(m, out);
+            }
+        }
+    }
+
+    fn is_valid(&self, hash: &Hash) -> Option<bool> {
+        self.validity.get(hash).copied()
+    }
+
+    fn apply_rules(&mut self, out: &mut Vec<Output>) {
+        // Each rule changes state when it fires, so this terminates; the bound
+        // guards against a bug turning it into a hang.
+        for _ in 0..64 {
+            if !self.apply_one_rule(out) {
+                return;
+            }
+        }
+        debug_assert!(false, "consensus rules did not settle");
+    }
+
+    fn lock_allows(&self, v: &Hash, vr: Option<Round>) -> bool {
+        if self.cfg.mutation == Mutation::NoLocking {
+            return true;
+        }
+        match (self.locked, vr) {
+            (None, _) => true,
+            (Some((_, lh)), _) if lh == *v => true,
+            (Some((lr, _)), Some(vr)) => lr <= vr,
+            (Some(_), None) => false,
+        }
+    }
+
+    fn apply_one_rule(&mut self, out: &mut Vec<Output>) -> bool {
+        if self.step == Step::Commit {
+            return false;
+        }
+        let q = self.quorum;
+        let round = self.round;
+        let proposal = self.proposals.get(&round).map(|p| p.proposal);
+
+        // L49: a precommit quorum for a block we hold and found valid, any round.
+        for r in self.votes.rounds() {
+            for v in self.votes.values_with(r, VoteKind::Precommit, q) {
+                if self.is_valid(&v) == Some(true) && self.blocks.contains_key(&v) {
+                    self.decide(r, v, out);
+                    return true;
+                }
+            }
+        }
+
+        // L55: f+1 validators at a higher round.
+        if let Some(r) = self
+            .votes
+            .rounds()
+            .into_iter()
+            .filter(|r| *r > round)
+            .find(|r| {
+                let mut who = self.votes.voters(*r);
+                if let Some(p) = self.proposals.get(r) {
+                    who.push(p.proposal.proposer);
+                    who.sort_unstable();
+                    who.dedup();
+                }
+                who.len() >= self.skip
+            })
+        {
+            self.start_round(r, out);
+            return true;
+        }
+
+        if self.step == Step::Propose {
+            if let Some(p) = proposal {
+                let v = p.block_hash;
+                match p.pol_round {
+                    // L22
+                    None => {
+                        if let Some(valid) = self.is_valid(&v) {
+                            let vote = (valid && self.lock_allows(&v, None)).then_some(v);
+                            self.vote(VoteKind::Prevote, vote, out);
+                            self.step = Step::Prevote;
+                            return true;
+                        }
+                    }
+                    // L28
+                    Some(vr) if vr < round && self.votes.count(vr, VoteKind::Prevote, Some(v)) >= q => {
+                        if let Some(valid) = self.is_valid(&v) {
+                            let vote = (valid && self.lock_allows(&v, Some(vr))).then_some(v);
+                            self.vote(VoteKind::Prevote, vote, out);
+                            self.step = Step::Prevote;
+                            return true;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+
+        // L34
+        if self.step == Step::Prevote
+            && self.votes.count_any(round, VoteKind::Prevote) >= q
+            && self.fired.insert((round, Once::L34))
+        {
+            out.push(Output::Schedule(self.timeout(TimeoutKind::Prevote, round)));
+            return true;
+        }
+
+        // L36
+        if self.step >= Step::Prevote && !self.fired.contains(&(round, Once::L36)) {
+            if let Some(p) = proposal {
+                let v = p.block_hash;
+                if self.is_valid(&v) == Some(true) && self.votes.count(round, VoteKind::Prevote, Some(v)) >= q {
+                    self.fired.insert((round, Once::L36));
+                    if self.step == Step::Prevote {
+                        self.locked = Some((round, v));
+                        self.vote(VoteKind::Precommit, Some(v), out);
+                        self.step = Step::Precommit;
+                    }
+                    self.valid = Some((round, v));
+                    return true;
+                }
+            }
+        }
+
+        // L44
+        if self.step == Step::Prevote && self.votes.count(round, VoteKind::Prevote, None) >= q {
+            self.vote(VoteKind::Precommit, None, out);
+            self.step = Step::Precommit;
+            return true;
+        }
+
+        // L47
+        if self.votes.count_any(round, VoteKind::Precommit) >= q && self.fired.insert((round, Once::L47)) {
+            out.push(Output::Schedule(self.timeout(TimeoutKind::Precommit, round)));
+            return true;
+        }
+        false
+    }
+
+    fn decide(&mut self, round: Round, v: Hash, out: &mut Vec<Output>) {
+        let block = self.blocks.get(&v).cloned().expect("decided block is held");
+        let signatures = self
+            .votes
+            .votes_for(round, VoteKind::Precommit, Some(v))
+            .into_iter()
+            .map(|sv| CommitSig {
+                validator: sv.vote.validator,
+                signature: sv.signature,
+            })
+            .collect();
+        let cert = CommitCertificate {
+            height: self.height,
+            round,
+            block_hash: v,
+            signatures,
+        };
+        self.step = Step::Commit;
+        self.decided = Some((round, v));
+        out.push(Output::Decide { block, cert });
+        out.push(Output::Schedule(self.timeout(TimeoutKind::Commit, round)));
+    }
+}
+
+#[cfg(test)]
+mod tests;
