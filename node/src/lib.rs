@@ -10,8 +10,8 @@
 //! * [`api`]: the HTTP/JSON API, server-sent events and metrics.
 //! * [`node`]: the event loop that wires them together.
 
+pub mod consensus;
 pub mod executor;
 pub mod ledger;
 pub mod storage;
 pub mod testkit;
-pub mod consensus;

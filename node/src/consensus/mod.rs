@@ -141,6 +141,14 @@ pub enum Message {
     },
     /// A signed vote.
     Vote(SignedVote),
+    /// A decided block with its certificate, sent to a peer seen one height
+    /// behind so it can decide without waiting for block sync.
+    Commit {
+        /// The decided block.
+        block: Block,
+        /// Its commit certificate.
+        cert: CommitCertificate,
+    },
 }
 
 impl Message {
@@ -149,6 +157,7 @@ impl Message {
         match self {
             Message::Proposal { proposal, .. } => proposal.proposal.height,
             Message::Vote(v) => v.vote.height,
+            Message::Commit { cert, .. } => cert.height,
         }
     }
 }
@@ -286,7 +295,9 @@ pub struct Consensus {
     future: Vec<Message>,
     ahead: BTreeMap<ValidatorIndex, Height>,
     sync_requested: Height,
-    decided: Option<(Round, Hash)>,
+    decision: Option<(Block, CommitCertificate)>,
+    last_decision: Option<(Block, CommitCertificate)>,
+    peer_behind: bool,
 }
 
 impl Consensus {
@@ -324,7 +335,9 @@ impl Consensus {
             future: Vec::new(),
             ahead: BTreeMap::new(),
             sync_requested: 0,
-            decided: None,
+            decision: None,
+            last_decision: None,
+            peer_behind: false,
         };
         for entry in wal.into_iter().filter(|e| e.height() == height) {
             c.restore(entry);
@@ -442,7 +455,11 @@ impl Consensus {
         let p = &self.cfg.params;
         let duration_ms = match kind {
             TimeoutKind::Propose => {
-                let extra = if round == 0 { p.max_block_interval_ms } else { 0 };
+                let extra = if round == 0 {
+                    p.max_block_interval_ms
+                } else {
+                    0
+                };
                 p.timeout_ms(p.timeout_propose_ms, round) + extra
             }
             TimeoutKind::Prevote => p.timeout_ms(p.timeout_prevote_ms, round),
@@ -465,7 +482,10 @@ impl Consensus {
         if self.me == Some(self.proposer(self.height, round)) {
             if let Some(sp) = self.signed_proposals.get(&round).copied() {
                 if let Some(block) = self.blocks.get(&sp.proposal.block_hash).cloned() {
-                    out.push(Output::Broadcast(Message::Proposal { proposal: sp, block }));
+                    out.push(Output::Broadcast(Message::Proposal {
+                        proposal: sp,
+                        block,
+                    }));
                 }
             } else if let Some((vr, vh)) = self.valid {
                 if let Some(block) = self.blocks.get(&vh).cloned() {
@@ -500,7 +520,10 @@ impl Consensus {
             proposal: sp,
             block: block.clone(),
         }));
-        out.push(Output::Broadcast(Message::Proposal { proposal: sp, block }));
+        out.push(Output::Broadcast(Message::Proposal {
+            proposal: sp,
+            block,
+        }));
     }
 
     /// Signs (or, if already signed for this round and kind, re-sends) a vote.
@@ -557,7 +580,56 @@ impl Consensus {
 
     fn on_message(&mut self, m: Message, out: &mut Vec<Output>) {
         let n = self.cfg.validators.len();
+        if m.height() + 1 == self.height {
+            self.peer_behind = true;
+            return;
+        }
         match &m {
+            Message::Commit { block, cert } => {
+                if cert.height < self.height
+                    || block.hash() != cert.block_hash
+                    || block.header.height != cert.height
+                {
+                    return;
+                }
+                if cert.height > self.height {
+                    // Only a verified certificate may move our view of the network.
+                    if cert
+                        .verify(
+                            &self.cfg.chain_id,
+                            cert.height,
+                            &cert.block_hash,
+                            &self.cfg.validators,
+                        )
+                        .is_ok()
+                    {
+                        for s in &cert.signatures {
+                            self.note_ahead(s.validator, cert.height, out);
+                        }
+                        self.buffer(m);
+                    }
+                    return;
+                }
+                if !self.blocks.contains_key(&cert.block_hash) {
+                    if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
+                        return;
+                    }
+                    self.blocks.insert(cert.block_hash, block.clone());
+                }
+                if !self.validity.contains_key(&cert.block_hash) {
+                    out.push(Output::Validate {
+                        height: self.height,
+                        block: block.clone(),
+                    });
+                }
+                for s in &cert.signatures {
+                    let vote = SignedVote {
+                        vote: cert.vote_of(s),
+                        signature: s.signature,
+                    };
+                    self.on_message(Message::Vote(vote), out);
+                }
+            }
             Message::Vote(sv) => {
                 let v = sv.vote;
                 if v.height < self.height || v.validator as usize >= n {
@@ -657,9 +729,20 @@ impl Consensus {
     }
 
     fn rebroadcast(&mut self, out: &mut Vec<Output>) {
-        if let (Step::Commit, Some((r, h))) = (self.step, self.decided) {
-            for v in self.votes.votes_for(r, VoteKind::Precommit, Some(h)) {
-                out.push(Output::Broadcast(Message::Vote(v)));
+        if std::mem::take(&mut self.peer_behind) {
+            if let Some((block, cert)) = &self.last_decision {
+                out.push(Output::Broadcast(Message::Commit {
+                    block: block.clone(),
+                    cert: cert.clone(),
+                }));
+            }
+        }
+        if let Some((_, cert)) = &self.decision {
+            for s in &cert.signatures {
+                out.push(Output::Broadcast(Message::Vote(SignedVote {
+                    vote: cert.vote_of(s),
+                    signature: s.signature,
+                })));
             }
             return;
         }
@@ -669,9 +752,25 @@ impl Consensus {
                     proposal: *sp,
                     block: block.clone(),
                 }));
+                // The polka that justifies a re-proposal: peers that missed
+                // those prevotes cannot accept it otherwise (L28).
+                if let Some(vr) = sp.proposal.pol_round {
+                    for v in
+                        self.votes
+                            .votes_for(vr, VoteKind::Prevote, Some(sp.proposal.block_hash))
+                    {
+                        out.push(Output::Broadcast(Message::Vote(v)));
+                    }
+                }
             }
         }
-        for round in [self.round.saturating_sub(1), self.round] {
+        let mut rounds = vec![self.round.saturating_sub(1), self.round];
+        if let Some((vr, _)) = self.valid {
+            rounds.push(vr);
+        }
+        rounds.sort_unstable();
+        rounds.dedup();
+        for round in rounds {
             for kind in [VoteKind::Prevote, VoteKind::Precommit] {
                 if let Some(v) = self.signed_votes.get(&(round, kind)) {
                     out.push(Output::Broadcast(Message::Vote(*v)));
@@ -682,6 +781,12 @@ impl Consensus {
 
     /// Moves to a new height (after a decision's commit pause or a sync).
     fn advance(&mut self, height: Height, out: &mut Vec<Output>) {
+        self.last_decision = if height == self.height + 1 {
+            self.decision.take()
+        } else {
+            None
+        };
+        self.peer_behind = false;
         self.height = height;
         self.round = 0;
         self.step = Step::Propose;
@@ -694,7 +799,7 @@ impl Consensus {
         self.signed_votes.clear();
         self.signed_proposals.clear();
         self.fired.clear();
-        self.decided = None;
+        self.decision = None;
         self.ahead.retain(|_, h| *h > height);
         let future = std::mem::take(&mut self.future);
         self.start_round(0, out);
@@ -784,7 +889,9 @@ impl Consensus {
                         }
                     }
                     // L28
-                    Some(vr) if vr < round && self.votes.count(vr, VoteKind::Prevote, Some(v)) >= q => {
+                    Some(vr)
+                        if vr < round && self.votes.count(vr, VoteKind::Prevote, Some(v)) >= q =>
+                    {
                         if let Some(valid) = self.is_valid(&v) {
                             let vote = (valid && self.lock_allows(&v, Some(vr))).then_some(v);
                             self.vote(VoteKind::Prevote, vote, out);
@@ -810,7 +917,9 @@ impl Consensus {
         if self.step >= Step::Prevote && !self.fired.contains(&(round, Once::L36)) {
             if let Some(p) = proposal {
                 let v = p.block_hash;
-                if self.is_valid(&v) == Some(true) && self.votes.count(round, VoteKind::Prevote, Some(v)) >= q {
+                if self.is_valid(&v) == Some(true)
+                    && self.votes.count(round, VoteKind::Prevote, Some(v)) >= q
+                {
                     self.fired.insert((round, Once::L36));
                     if self.step == Step::Prevote {
                         self.locked = Some((round, v));
@@ -831,8 +940,12 @@ impl Consensus {
         }
 
         // L47
-        if self.votes.count_any(round, VoteKind::Precommit) >= q && self.fired.insert((round, Once::L47)) {
-            out.push(Output::Schedule(self.timeout(TimeoutKind::Precommit, round)));
+        if self.votes.count_any(round, VoteKind::Precommit) >= q
+            && self.fired.insert((round, Once::L47))
+        {
+            out.push(Output::Schedule(
+                self.timeout(TimeoutKind::Precommit, round),
+            ));
             return true;
         }
         false
@@ -856,7 +969,7 @@ impl Consensus {
             signatures,
         };
         self.step = Step::Commit;
-        self.decided = Some((round, v));
+        self.decision = Some((block.clone(), cert.clone()));
         out.push(Output::Decide { block, cert });
         out.push(Output::Schedule(self.timeout(TimeoutKind::Commit, round)));
     }

@@ -5,7 +5,9 @@ use deltachain_protocol::*;
 use super::*;
 
 fn keys(n: usize) -> Vec<Keypair> {
-    (0..n).map(|i| Keypair::from_secret([200 + i as u8; 32])).collect()
+    (0..n)
+        .map(|i| Keypair::from_secret([200 + i as u8; 32]))
+        .collect()
 }
 
 fn cfg(keys: &[Keypair]) -> Config {
@@ -37,16 +39,45 @@ fn block(height: Height, tag: u8) -> Block {
     }
 }
 
-fn proposal(keys: &[Keypair], height: Height, round: Round, pol: Option<Round>, b: &Block) -> Input {
+fn proposal(
+    keys: &[Keypair],
+    height: Height,
+    round: Round,
+    pol: Option<Round>,
+    b: &Block,
+) -> Input {
     let proposer = ((height + round as u64) % keys.len() as u64) as u16;
-    let sp = Proposal { height, round, pol_round: pol, block_hash: b.hash(), proposer }
-        .sign(&keys[proposer as usize], "c");
-    Input::Message(Message::Proposal { proposal: sp, block: b.clone() })
+    let sp = Proposal {
+        height,
+        round,
+        pol_round: pol,
+        block_hash: b.hash(),
+        proposer,
+    }
+    .sign(&keys[proposer as usize], "c");
+    Input::Message(Message::Proposal {
+        proposal: sp,
+        block: b.clone(),
+    })
 }
 
-fn vote(keys: &[Keypair], i: usize, height: Height, round: Round, kind: VoteKind, b: Option<Hash>) -> Input {
+fn vote(
+    keys: &[Keypair],
+    i: usize,
+    height: Height,
+    round: Round,
+    kind: VoteKind,
+    b: Option<Hash>,
+) -> Input {
     Input::Message(Message::Vote(
-        Vote { height, round, kind, block: b, validator: i as u16 }.sign(&keys[i], "c"),
+        Vote {
+            height,
+            round,
+            kind,
+            block: b,
+            validator: i as u16,
+        }
+        .sign(&keys[i], "c"),
     ))
 }
 
@@ -78,11 +109,25 @@ fn l11_proposer_asks_for_a_block_and_others_wait() {
     let k = keys(4);
     let mut p = Consensus::new(cfg(&k), k[1].clone(), 1, vec![]);
     let out = p.start();
-    assert!(out.iter().any(|o| matches!(o, Output::BuildProposal { height: 1, round: 0 })));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::BuildProposal {
+            height: 1,
+            round: 0
+        }
+    )));
     let (_, mut f) = follower();
     let out = f.start();
-    assert!(!out.iter().any(|o| matches!(o, Output::BuildProposal { .. })));
-    assert!(out.iter().any(|o| matches!(o, Output::Schedule(Timeout { kind: TimeoutKind::Propose, .. }))));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::BuildProposal { .. })));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Schedule(Timeout {
+            kind: TimeoutKind::Propose,
+            ..
+        })
+    )));
 }
 
 #[test]
@@ -90,14 +135,21 @@ fn single_validator_decides_alone_and_persists_before_sending() {
     let k = keys(1);
     let mut c = Consensus::new(cfg(&k), k[0].clone(), 1, vec![]);
     c.start();
-    let out = c.step(Input::ProposalBuilt { height: 1, round: 0, block: block(1, 7) });
+    let out = c.step(Input::ProposalBuilt {
+        height: 1,
+        round: 0,
+        block: block(1, 7),
+    });
     // Every Broadcast of a newly signed message is preceded by its Persist.
     let mut persisted = Vec::new();
     for o in &out {
         match o {
             Output::Persist(WalEntry::Vote { vote, .. }) => persisted.push(Message::Vote(*vote)),
             Output::Persist(WalEntry::Proposal { proposal, block }) => {
-                persisted.push(Message::Proposal { proposal: *proposal, block: block.clone() })
+                persisted.push(Message::Proposal {
+                    proposal: *proposal,
+                    block: block.clone(),
+                })
             }
             Output::Broadcast(m) => assert!(persisted.contains(m), "sent before persisted: {m:?}"),
             _ => {}
@@ -116,7 +168,11 @@ fn l22_prevote_for_a_valid_proposal_after_validation() {
     let out = c.step(proposal(&k, 1, 0, None, &b));
     assert!(out.iter().any(|o| matches!(o, Output::Validate { .. })));
     assert!(our_votes(&out).is_empty(), "waits for valid(v)");
-    let out = c.step(Input::Validated { height: 1, hash: b.hash(), valid: true });
+    let out = c.step(Input::Validated {
+        height: 1,
+        hash: b.hash(),
+        valid: true,
+    });
     assert_eq!(our_votes(&out)[0].block, Some(b.hash()));
     assert_eq!(c.current_step(), Step::Prevote);
 }
@@ -127,7 +183,11 @@ fn l22_prevote_nil_for_an_invalid_proposal() {
     c.start();
     let b = block(1, 1);
     c.step(proposal(&k, 1, 0, None, &b));
-    let out = c.step(Input::Validated { height: 1, hash: b.hash(), valid: false });
+    let out = c.step(Input::Validated {
+        height: 1,
+        hash: b.hash(),
+        valid: false,
+    });
     assert_eq!(our_votes(&out)[0].block, None);
 }
 
@@ -136,8 +196,18 @@ fn proposal_from_the_wrong_proposer_is_ignored() {
     let (k, mut c) = follower();
     c.start();
     let b = block(1, 1);
-    let sp = Proposal { height: 1, round: 0, pol_round: None, block_hash: b.hash(), proposer: 2 }.sign(&k[2], "c");
-    let out = c.step(Input::Message(Message::Proposal { proposal: sp, block: b }));
+    let sp = Proposal {
+        height: 1,
+        round: 0,
+        pol_round: None,
+        block_hash: b.hash(),
+        proposer: 2,
+    }
+    .sign(&k[2], "c");
+    let out = c.step(Input::Message(Message::Proposal {
+        proposal: sp,
+        block: b,
+    }));
     assert!(out.is_empty());
 }
 
@@ -148,7 +218,11 @@ fn l36_lock_and_precommit_then_l49_decide() {
     let b = block(1, 1);
     let h = b.hash();
     c.step(proposal(&k, 1, 0, None, &b));
-    c.step(Input::Validated { height: 1, hash: h, valid: true });
+    c.step(Input::Validated {
+        height: 1,
+        hash: h,
+        valid: true,
+    });
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h)));
     let out = c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h)));
     let votes = our_votes(&out);
@@ -166,12 +240,22 @@ fn l36_lock_and_precommit_then_l49_decide() {
 fn l44_precommit_nil_on_nil_polka_and_l65_next_round() {
     let (k, mut c) = follower();
     c.start();
-    c.step(Input::Timeout(Timeout { height: 1, round: 0, kind: TimeoutKind::Propose, duration_ms: 0 }));
+    c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Propose,
+        duration_ms: 0,
+    }));
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, None));
     let out = c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, None));
     assert_eq!(our_votes(&out)[0].kind, VoteKind::Precommit);
     assert_eq!(our_votes(&out)[0].block, None);
-    c.step(Input::Timeout(Timeout { height: 1, round: 0, kind: TimeoutKind::Precommit, duration_ms: 0 }));
+    c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Precommit,
+        duration_ms: 0,
+    }));
     assert_eq!(c.round(), 1);
 }
 
@@ -182,16 +266,33 @@ fn locked_validator_prevotes_nil_for_another_value_without_polka() {
     let b = block(1, 1);
     let h = b.hash();
     c.step(proposal(&k, 1, 0, None, &b));
-    c.step(Input::Validated { height: 1, hash: h, valid: true });
+    c.step(Input::Validated {
+        height: 1,
+        hash: h,
+        valid: true,
+    });
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h)));
     c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h)));
     assert_eq!(c.locked(), Some((0, h)));
-    c.step(Input::Timeout(Timeout { height: 1, round: 0, kind: TimeoutKind::Precommit, duration_ms: 0 }));
+    c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Precommit,
+        duration_ms: 0,
+    }));
     assert_eq!(c.round(), 1);
     let other = block(1, 2);
     c.step(proposal(&k, 1, 1, None, &other));
-    let out = c.step(Input::Validated { height: 1, hash: other.hash(), valid: true });
-    assert_eq!(our_votes(&out)[0].block, None, "L22: locked on another value");
+    let out = c.step(Input::Validated {
+        height: 1,
+        hash: other.hash(),
+        valid: true,
+    });
+    assert_eq!(
+        our_votes(&out)[0].block,
+        None,
+        "L22: locked on another value"
+    );
 }
 
 #[test]
@@ -201,19 +302,37 @@ fn l28_polka_at_a_later_round_unlocks() {
     let b = block(1, 1);
     let h = b.hash();
     c.step(proposal(&k, 1, 0, None, &b));
-    c.step(Input::Validated { height: 1, hash: h, valid: true });
+    c.step(Input::Validated {
+        height: 1,
+        hash: h,
+        valid: true,
+    });
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h)));
     c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h)));
     // Round 1: prevotes for another value w reach a quorum; round 2 re-proposes w with pol 1.
     let w = block(1, 2);
     let wh = w.hash();
-    c.step(Input::Timeout(Timeout { height: 1, round: 0, kind: TimeoutKind::Precommit, duration_ms: 0 }));
+    c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Precommit,
+        duration_ms: 0,
+    }));
     c.step(proposal(&k, 1, 1, None, &w));
-    c.step(Input::Validated { height: 1, hash: wh, valid: true });
+    c.step(Input::Validated {
+        height: 1,
+        hash: wh,
+        valid: true,
+    });
     for i in 1..4 {
         c.step(vote(&k, i, 1, 1, VoteKind::Prevote, Some(wh)));
     }
-    c.step(Input::Timeout(Timeout { height: 1, round: 1, kind: TimeoutKind::Precommit, duration_ms: 0 }));
+    c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 1,
+        kind: TimeoutKind::Precommit,
+        duration_ms: 0,
+    }));
     assert_eq!(c.round(), 2);
     let out = c.step(proposal(&k, 1, 2, Some(1), &w));
     assert_eq!(our_votes(&out)[0].block, Some(wh));
@@ -244,10 +363,24 @@ fn equivocation_is_reported_once_and_counted_once() {
 fn forged_vote_is_ignored() {
     let (k, mut c) = follower();
     c.start();
-    let mut sv = Vote { height: 1, round: 3, kind: VoteKind::Prevote, block: None, validator: 2 }.sign(&k[1], "c");
+    let mut sv = Vote {
+        height: 1,
+        round: 3,
+        kind: VoteKind::Prevote,
+        block: None,
+        validator: 2,
+    }
+    .sign(&k[1], "c");
     sv.vote.validator = 2;
     c.step(Input::Message(Message::Vote(sv)));
-    let sv3 = Vote { height: 1, round: 3, kind: VoteKind::Prevote, block: None, validator: 3 }.sign(&k[1], "c");
+    let sv3 = Vote {
+        height: 1,
+        round: 3,
+        kind: VoteKind::Prevote,
+        block: None,
+        validator: 3,
+    }
+    .sign(&k[1], "c");
     c.step(Input::Message(Message::Vote(sv3)));
     assert_eq!(c.round(), 0);
 }
@@ -257,7 +390,12 @@ fn restart_from_wal_never_signs_a_conflicting_vote() {
     let (k, mut c) = follower();
     c.start();
     // Prevote nil on timeout, record the WAL.
-    let out = c.step(Input::Timeout(Timeout { height: 1, round: 0, kind: TimeoutKind::Propose, duration_ms: 0 }));
+    let out = c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Propose,
+        duration_ms: 0,
+    }));
     let wal: Vec<WalEntry> = out
         .iter()
         .filter_map(|o| match o {
@@ -271,11 +409,21 @@ fn restart_from_wal_never_signs_a_conflicting_vote() {
     c.start();
     let b = block(1, 1);
     c.step(proposal(&k, 1, 0, None, &b));
-    let out = c.step(Input::Validated { height: 1, hash: b.hash(), valid: true });
-    let sent: Vec<&Output> = out.iter().filter(|o| matches!(o, Output::Broadcast(Message::Vote(_)))).collect();
+    let out = c.step(Input::Validated {
+        height: 1,
+        hash: b.hash(),
+        valid: true,
+    });
+    let sent: Vec<&Output> = out
+        .iter()
+        .filter(|o| matches!(o, Output::Broadcast(Message::Vote(_))))
+        .collect();
     assert_eq!(sent.len(), 1);
     assert_eq!(our_votes(&out)[0].block, None);
-    assert!(!out.iter().any(|o| matches!(o, Output::Persist(_))), "nothing new signed");
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Persist(_))),
+        "nothing new signed"
+    );
     match (&wal[0], sent[0]) {
         (WalEntry::Vote { vote, .. }, Output::Broadcast(Message::Vote(v))) => assert_eq!(vote, v),
         _ => unreachable!(),
@@ -297,7 +445,11 @@ fn restart_restores_the_lock() {
         }
     };
     collect(c.step(proposal(&k, 1, 0, None, &b)));
-    collect(c.step(Input::Validated { height: 1, hash: h, valid: true }));
+    collect(c.step(Input::Validated {
+        height: 1,
+        hash: h,
+        valid: true,
+    }));
     collect(c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h))));
     collect(c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h))));
     let c = Consensus::new(cfg(&k), k[0].clone(), 1, wal);
@@ -311,7 +463,11 @@ fn sync_needed_when_f_plus_one_are_ahead() {
     let out = c.step(vote(&k, 1, 5, 0, VoteKind::Prevote, None));
     assert!(!out.iter().any(|o| matches!(o, Output::SyncNeeded { .. })));
     let out = c.step(vote(&k, 2, 6, 0, VoteKind::Prevote, None));
-    assert!(out.iter().any(|o| matches!(o, Output::SyncNeeded { committed: 4 })), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::SyncNeeded { committed: 4 })),
+        "{out:?}"
+    );
     c.step(Input::Synced { height: 4 });
     assert_eq!(c.height(), 5);
 }
