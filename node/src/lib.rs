@@ -15,3 +15,5 @@ pub mod executor;
 pub mod ledger;
 pub mod storage;
 pub mod testkit;
+pub mod network;
+pub mod mempool;

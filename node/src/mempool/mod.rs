@@ -1,0 +1,331 @@
+//! A bounded pool of verified transactions waiting for a block.
+//!
+//! Only transactions that decode, pass the stateless checks, carry a valid
+//! signature (checked in batches before admission, see [`verify`]), belong
+//! to this chain, come from a current member and carry a fresh nonce get in.
+//! The pool is bounded by count and bytes and answers "full" instead of
+//! growing. Each sender's transactions are kept in nonce order; proposals
+//! take senders round-robin in the order they first arrived, so one busy
+//! bank cannot starve the others. Committed transactions, and any whose
+//! nonce a block used up, are dropped.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use deltachain_protocol::{Hash, PublicKey, SignedTransaction, TxError};
+
+/// How far ahead of a sender's committed nonce a transaction may be.
+pub const MAX_NONCE_GAP: u64 = 1024;
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// Bad bytes, fields, chain id or signature.
+    #[error("{0}")]
+    Invalid(String),
+    /// The sender is not a member.
+    #[error("sender {0} is not a member of this chain")]
+    UnknownSender(PublicKey),
+    /// The nonce is already used.
+    #[error("nonce {got} is stale: the sender's last committed nonce is {committed}")]
+    StaleNonce {
+        /// Nonce in the transaction.
+        got: u64,
+        /// Last committed nonce.
+        committed: u64,
+    },
+    /// The nonce is too far ahead.
+    #[error("nonce {got} is too far ahead of the sender's last committed nonce {committed}")]
+    NonceTooFar {
+        /// Nonce in the transaction.
+        got: u64,
+        /// Last committed nonce.
+        committed: u64,
+    },
+    /// The same transaction is already pending.
+    #[error("transaction is already pending")]
+    Duplicate,
+    /// Another pending transaction uses this nonce.
+    #[error("another pending transaction from this sender already uses nonce {0}")]
+    NonceTaken(u64),
+    /// No room.
+    #[error("mempool is full ({0}); retry later")]
+    Full(&'static str),
+}
+
+impl From<TxError> for AdmitError {
+    fn from(e: TxError) -> Self {
+        AdmitError::Invalid(e.to_string())
+    }
+}
+
+struct Entry {
+    tx: SignedTransaction,
+    len: usize,
+    admitted: Instant,
+}
+
+/// The pool.
+pub struct Mempool {
+    max_txs: usize,
+    max_bytes: usize,
+    bytes: usize,
+    entries: BTreeMap<Hash, Entry>,
+    by_sender: BTreeMap<PublicKey, BTreeMap<u64, Hash>>,
+    /// Senders in the order their first pending transaction arrived.
+    senders: VecDeque<PublicKey>,
+}
+
+/// A decoded, signature-checked transaction ready for [`Mempool::admit`].
+pub struct Checked {
+    /// The transaction.
+    pub tx: SignedTransaction,
+    /// Its hash.
+    pub hash: Hash,
+    /// Encoded length.
+    pub len: usize,
+}
+
+/// Decodes and checks raw transactions, verifying signatures as a batch.
+/// Runs without the pool's lock: this is where the CPU goes.
+pub fn verify(chain_id: &str, raw: &[Vec<u8>]) -> Vec<Result<Checked, AdmitError>> {
+    let mut out: Vec<Result<Checked, AdmitError>> = raw
+        .iter()
+        .map(|bytes| {
+            let tx = SignedTransaction::decode(bytes).map_err(TxError::from)?;
+            tx.check_stateless(chain_id, bytes.len())?;
+            Ok(Checked {
+                hash: deltachain_protocol::crypto::sha256(bytes),
+                tx,
+                len: bytes.len(),
+            })
+        })
+        .collect();
+    let to_verify: Vec<&SignedTransaction> = out.iter().filter_map(|r| r.as_ref().ok().map(|c| &c.tx)).collect();
+    let results = SignedTransaction::verify_signatures(&to_verify);
+    let mut results = results.into_iter();
+    for slot in out.iter_mut() {
+        if slot.is_ok() {
+            if let Some(Err(e)) = results.next() {
+                *slot = Err(AdmitError::Invalid(format!("bad signature: {e}")));
+            }
+        }
+    }
+    out
+}
+
+impl Mempool {
+    /// An empty pool with these bounds.
+    pub fn new(max_txs: usize, max_bytes: usize) -> Mempool {
+        Mempool {
+            max_txs,
+            max_bytes,
+            bytes: 0,
+            entries: BTreeMap::new(),
+            by_sender: BTreeMap::new(),
+            senders: VecDeque::new(),
+        }
+    }
+
+    /// Number of pending transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of pending transactions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether a transaction is pending (its signature was verified).
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    /// Admits a checked transaction. `committed_nonce` and `is_member` read
+    /// the committed ledger state.
+    pub fn admit(
+        &mut self,
+        c: Checked,
+        committed_nonce: u64,
+        is_member: bool,
+    ) -> Result<Hash, AdmitError> {
+        let sender = c.tx.tx.sender;
+        let nonce = c.tx.tx.nonce;
+        if self.entries.contains_key(&c.hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        if !is_member {
+            return Err(AdmitError::UnknownSender(sender));
+        }
+        if nonce <= committed_nonce {
+            return Err(AdmitError::StaleNonce { got: nonce, committed: committed_nonce });
+        }
+        if nonce > committed_nonce + MAX_NONCE_GAP {
+            return Err(AdmitError::NonceTooFar { got: nonce, committed: committed_nonce });
+        }
+        if self.by_sender.get(&sender).is_some_and(|m| m.contains_key(&nonce)) {
+            return Err(AdmitError::NonceTaken(nonce));
+        }
+        if self.entries.len() >= self.max_txs {
+            return Err(AdmitError::Full("transaction count limit reached"));
+        }
+        if self.bytes + c.len > self.max_bytes {
+            return Err(AdmitError::Full("byte limit reached"));
+        }
+        let list = self.by_sender.entry(sender).or_default();
+        if list.is_empty() {
+            self.senders.push_back(sender);
+        }
+        list.insert(nonce, c.hash);
+        self.bytes += c.len;
+        self.entries.insert(
+            c.hash,
+            Entry {
+                tx: c.tx,
+                len: c.len,
+                admitted: Instant::now(),
+            },
+        );
+        Ok(c.hash)
+    }
+
+    /// Up to `max_txs` transactions for a proposal: each sender's in nonce
+    /// order, senders interleaved round-robin. The block builder drops any
+    /// whose nonce does not follow on.
+    pub fn candidates(&self, max_txs: usize) -> Vec<SignedTransaction> {
+        let mut iters: Vec<_> = self
+            .senders
+            .iter()
+            .filter_map(|s| self.by_sender.get(s).map(|m| m.values()))
+            .collect();
+        let mut out = Vec::new();
+        while out.len() < max_txs && !iters.is_empty() {
+            iters.retain_mut(|it| match it.next() {
+                Some(h) if out.len() < max_txs => {
+                    out.push(self.entries[h].tx.clone());
+                    true
+                }
+                _ => false,
+            });
+        }
+        out
+    }
+
+    /// Drops committed transactions and any pending one whose nonce a block
+    /// used up. `committed` lists (hash, sender, nonce) of the block's
+    /// transactions. Returns how long each committed transaction we held
+    /// waited here.
+    pub fn remove_committed(&mut self, committed: &[(Hash, PublicKey, u64)]) -> Vec<std::time::Duration> {
+        let mut waited = Vec::new();
+        let mut highest: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for (hash, sender, nonce) in committed {
+            if let Some(e) = self.entries.remove(hash) {
+                self.bytes -= e.len;
+                waited.push(e.admitted.elapsed());
+            }
+            let h = highest.entry(*sender).or_insert(0);
+            *h = (*h).max(*nonce);
+        }
+        for (sender, max_nonce) in highest {
+            if let Some(list) = self.by_sender.get_mut(&sender) {
+                let stale: Vec<u64> = list.range(..=max_nonce).map(|(n, _)| *n).collect();
+                for n in stale {
+                    if let Some(h) = list.remove(&n) {
+                        if let Some(e) = self.entries.remove(&h) {
+                            self.bytes -= e.len;
+                        }
+                    }
+                }
+                if list.is_empty() {
+                    self.by_sender.remove(&sender);
+                    self.senders.retain(|s| *s != sender);
+                }
+            }
+        }
+        waited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deltachain_protocol::*;
+
+    use super::*;
+
+    fn tx(seed: u8, nonce: u64) -> Vec<u8> {
+        let k = Keypair::from_secret([seed; 32]);
+        Transaction {
+            chain_id: "c".into(),
+            sender: k.public(),
+            nonce,
+            payload: Payload::IpRelease(IpRelease { ip_id: "TM-1".into() }),
+        }
+        .sign(&k)
+        .encode()
+    }
+
+    fn admit(pool: &mut Mempool, raw: Vec<u8>, committed: u64) -> Result<Hash, AdmitError> {
+        let c = verify("c", &[raw]).pop().unwrap()?;
+        pool.admit(c, committed, true)
+    }
+
+    #[test]
+    fn verify_rejects_garbage_wrong_chain_and_bad_signatures() {
+        let mut bad_sig = tx(1, 1);
+        let n = bad_sig.len();
+        bad_sig[n - 1] ^= 1;
+        let other_chain = {
+            let k = Keypair::from_secret([1; 32]);
+            Transaction { chain_id: "other".into(), sender: k.public(), nonce: 1, payload: Payload::IpRelease(IpRelease { ip_id: "TM-1".into() }) }
+                .sign(&k)
+                .encode()
+        };
+        let res = verify("c", &[tx(1, 1), vec![1, 2, 3], bad_sig, other_chain, tx(2, 1)]);
+        assert!(res[0].is_ok());
+        assert!(res[1].as_ref().err().unwrap().to_string().contains("decode"));
+        assert!(res[2].as_ref().err().unwrap().to_string().contains("signature"));
+        assert!(res[3].as_ref().err().unwrap().to_string().contains("chain"));
+        assert!(res[4].is_ok());
+    }
+
+    #[test]
+    fn nonces_duplicates_and_bounds() {
+        let mut pool = Mempool::new(3, 1 << 20);
+        admit(&mut pool, tx(1, 5), 4).unwrap();
+        assert_eq!(admit(&mut pool, tx(1, 5), 4), Err(AdmitError::Duplicate));
+        assert!(matches!(admit(&mut pool, tx(1, 4), 4), Err(AdmitError::StaleNonce { .. })));
+        assert!(matches!(admit(&mut pool, tx(1, 5000), 4), Err(AdmitError::NonceTooFar { .. })));
+        admit(&mut pool, tx(1, 6), 4).unwrap();
+        admit(&mut pool, tx(2, 1), 0).unwrap();
+        assert!(matches!(admit(&mut pool, tx(3, 1), 0), Err(AdmitError::Full(_))));
+        let c = verify("c", &[tx(4, 1)]).pop().unwrap().unwrap();
+        assert!(matches!(pool.admit(c, 0, false), Err(AdmitError::UnknownSender(_))));
+        let mut small = Mempool::new(100, tx(1, 1).len() + 10);
+        admit(&mut small, tx(1, 1), 0).unwrap();
+        assert!(matches!(admit(&mut small, tx(2, 1), 0), Err(AdmitError::Full(_))));
+    }
+
+    #[test]
+    fn candidates_interleave_senders_in_nonce_order_and_commit_drops() {
+        let mut pool = Mempool::new(100, 1 << 20);
+        for n in [3, 1, 2] {
+            admit(&mut pool, tx(1, n), 0).unwrap();
+        }
+        admit(&mut pool, tx(2, 1), 0).unwrap();
+        let c = pool.candidates(10);
+        let order: Vec<(u8, u64)> = c.iter().map(|t| (if t.tx.sender == Keypair::from_secret([1; 32]).public() { 1 } else { 2 }, t.tx.nonce)).collect();
+        assert_eq!(order, vec![(1, 1), (2, 1), (1, 2), (1, 3)]);
+        assert_eq!(pool.candidates(2).len(), 2);
+        let first = &c[0];
+        // A block committed nonce 2 of sender 1 (from elsewhere): 1 and 2 go.
+        pool.remove_committed(&[(first.hash(), first.tx.sender, 2)]);
+        assert_eq!(pool.len(), 2);
+        assert!(pool.bytes() > 0);
+    }
+}
