@@ -10,10 +10,15 @@
 //! * [`api`]: the HTTP/JSON API, server-sent events and metrics.
 //! * [`node`]: the event loop that wires them together.
 
+pub mod api;
+pub mod config;
 pub mod consensus;
+pub mod devnet;
 pub mod executor;
 pub mod ledger;
+pub mod mempool;
+pub mod metrics;
+pub mod network;
+pub mod node;
 pub mod storage;
 pub mod testkit;
-pub mod network;
-pub mod mempool;

@@ -1,2 +1,168 @@
-//! The `deltachain-node` binary.
-fn main() {}
+//! `deltachain-node`: run a Deltachain validator, or generate keys and local
+//! networks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use deltachain_node::{config, devnet, network, node};
+use deltachain_protocol::ConsensusParams;
+
+#[derive(Parser)]
+#[command(
+    name = "deltachain-node",
+    version,
+    about = "Deltachain validator node for the Yangtze River Delta credit chain"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new node key (mode 0600) and print its public key and PeerId.
+    Keygen {
+        /// Key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a local N-validator network: genesis, one home per city, demo member keys.
+    Testnet {
+        /// Number of validators.
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Node i serves its API on base+i and listens for peers on base+100+i.
+        #[arg(long, default_value_t = 7070)]
+        base_port: u16,
+        /// Chain id.
+        #[arg(long, default_value = "deltachain-testnet")]
+        chain_id: String,
+        /// Longest an idle proposer waits for transactions before an empty block.
+        #[arg(long, default_value_t = 3000)]
+        block_interval_ms: u64,
+    },
+    /// Run a node from its home directory.
+    Run {
+        /// Home directory with config.toml and node.key.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Run a one-validator development chain (API on 127.0.0.1:7070).
+    Dev {
+        /// Home directory; created with demo member keys on first run.
+        #[arg(long, default_value = ".deltachain-dev")]
+        home: PathBuf,
+    },
+    /// Replay a stopped node's chain from genesis and check every block,
+    /// certificate, receipt and the state.
+    Audit {
+        /// Home directory.
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_swarm=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run_node(home: PathBuf) -> anyhow::Result<()> {
+    let setup = node::Setup::load(&home)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(node::run(setup))?;
+    // Do not wait for lingering blocking tasks: shutdown must be quick.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Keygen { out } => (|| {
+            let key = config::random_key().map_err(anyhow::Error::msg)?;
+            config::write_key(&out, &key).map_err(anyhow::Error::msg)?;
+            println!("public key: {}", key.public());
+            println!(
+                "peer id:    {}",
+                network::peer_id_of(&key.public()).map_err(anyhow::Error::msg)?
+            );
+            println!("written to: {}", out.display());
+            Ok(())
+        })(),
+        Command::Testnet {
+            nodes,
+            out,
+            base_port,
+            chain_id,
+            block_interval_ms,
+        } => (|| {
+            let params = ConsensusParams {
+                max_block_interval_ms: block_interval_ms.max(1),
+                ..ConsensusParams::default()
+            };
+            let g = devnet::testnet(&out, nodes, base_port, &chain_id, params)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "wrote a {nodes}-validator network for chain {} to {}",
+                g.chain_id,
+                out.display()
+            );
+            for (i, v) in g.validators.iter().enumerate() {
+                println!(
+                    "  {:<10} api http://127.0.0.1:{}  p2p {}  home {}",
+                    v.name,
+                    base_port as usize + i,
+                    v.p2p_addr,
+                    out.join(&v.name).display()
+                );
+            }
+            println!("member keys in {}", out.join("members").display());
+            println!(
+                "start each node with: deltachain-node run --home {}/<city>",
+                out.display()
+            );
+            Ok(())
+        })(),
+        Command::Run { home } => run_node(home),
+        Command::Dev { home } => (|| {
+            if devnet::ensure_dev_home(&home).map_err(anyhow::Error::msg)? {
+                eprintln!(
+                    "created a development chain in {} (member keys in {}/members)",
+                    home.display(),
+                    home.display()
+                );
+            }
+            run_node(home)
+        })(),
+        Command::Audit { home } => (|| {
+            let setup = node::Setup::load(&home)?;
+            let store = deltachain_node::storage::Store::open(
+                &home.join(&setup.config.data_dir),
+                &setup.genesis,
+            )?;
+            let h = store.audit(&setup.genesis)?;
+            println!("chain is consistent through height {h}");
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

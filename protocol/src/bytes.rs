@@ -158,6 +158,12 @@ byte_array!(
     64
 );
 
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::ZERO
+    }
+}
+
 impl Hash {
     /// The all-zero hash, used as the previous-block hash of height 1.
     pub const ZERO: Hash = Hash([0u8; 32]);

@@ -101,7 +101,10 @@ pub fn verify(chain_id: &str, raw: &[Vec<u8>]) -> Vec<Result<Checked, AdmitError
             })
         })
         .collect();
-    let to_verify: Vec<&SignedTransaction> = out.iter().filter_map(|r| r.as_ref().ok().map(|c| &c.tx)).collect();
+    let to_verify: Vec<&SignedTransaction> = out
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|c| &c.tx))
+        .collect();
     let results = SignedTransaction::verify_signatures(&to_verify);
     let mut results = results.into_iter();
     for slot in out.iter_mut() {
@@ -142,6 +145,18 @@ impl Mempool {
         self.bytes
     }
 
+    /// The highest nonce a sender has pending, if any.
+    pub fn max_pending_nonce(&self, sender: &PublicKey) -> Option<u64> {
+        self.by_sender
+            .get(sender)
+            .and_then(|m| m.keys().next_back().copied())
+    }
+
+    /// A pending transaction by hash.
+    pub fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
+        self.entries.get(hash).map(|e| &e.tx)
+    }
+
     /// Whether a transaction is pending (its signature was verified).
     pub fn contains(&self, hash: &Hash) -> bool {
         self.entries.contains_key(hash)
@@ -164,12 +179,22 @@ impl Mempool {
             return Err(AdmitError::UnknownSender(sender));
         }
         if nonce <= committed_nonce {
-            return Err(AdmitError::StaleNonce { got: nonce, committed: committed_nonce });
+            return Err(AdmitError::StaleNonce {
+                got: nonce,
+                committed: committed_nonce,
+            });
         }
         if nonce > committed_nonce + MAX_NONCE_GAP {
-            return Err(AdmitError::NonceTooFar { got: nonce, committed: committed_nonce });
+            return Err(AdmitError::NonceTooFar {
+                got: nonce,
+                committed: committed_nonce,
+            });
         }
-        if self.by_sender.get(&sender).is_some_and(|m| m.contains_key(&nonce)) {
+        if self
+            .by_sender
+            .get(&sender)
+            .is_some_and(|m| m.contains_key(&nonce))
+        {
             return Err(AdmitError::NonceTaken(nonce));
         }
         if self.entries.len() >= self.max_txs {
@@ -221,7 +246,10 @@ impl Mempool {
     /// used up. `committed` lists (hash, sender, nonce) of the block's
     /// transactions. Returns how long each committed transaction we held
     /// waited here.
-    pub fn remove_committed(&mut self, committed: &[(Hash, PublicKey, u64)]) -> Vec<std::time::Duration> {
+    pub fn remove_committed(
+        &mut self,
+        committed: &[(Hash, PublicKey, u64)],
+    ) -> Vec<std::time::Duration> {
         let mut waited = Vec::new();
         let mut highest: BTreeMap<PublicKey, u64> = BTreeMap::new();
         for (hash, sender, nonce) in committed {
@@ -264,7 +292,9 @@ mod tests {
             chain_id: "c".into(),
             sender: k.public(),
             nonce,
-            payload: Payload::IpRelease(IpRelease { ip_id: "TM-1".into() }),
+            payload: Payload::IpRelease(IpRelease {
+                ip_id: "TM-1".into(),
+            }),
         }
         .sign(&k)
         .encode()
@@ -282,14 +312,34 @@ mod tests {
         bad_sig[n - 1] ^= 1;
         let other_chain = {
             let k = Keypair::from_secret([1; 32]);
-            Transaction { chain_id: "other".into(), sender: k.public(), nonce: 1, payload: Payload::IpRelease(IpRelease { ip_id: "TM-1".into() }) }
-                .sign(&k)
-                .encode()
+            Transaction {
+                chain_id: "other".into(),
+                sender: k.public(),
+                nonce: 1,
+                payload: Payload::IpRelease(IpRelease {
+                    ip_id: "TM-1".into(),
+                }),
+            }
+            .sign(&k)
+            .encode()
         };
-        let res = verify("c", &[tx(1, 1), vec![1, 2, 3], bad_sig, other_chain, tx(2, 1)]);
+        let res = verify(
+            "c",
+            &[tx(1, 1), vec![1, 2, 3], bad_sig, other_chain, tx(2, 1)],
+        );
         assert!(res[0].is_ok());
-        assert!(res[1].as_ref().err().unwrap().to_string().contains("decode"));
-        assert!(res[2].as_ref().err().unwrap().to_string().contains("signature"));
+        assert!(res[1]
+            .as_ref()
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("decode"));
+        assert!(res[2]
+            .as_ref()
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("signature"));
         assert!(res[3].as_ref().err().unwrap().to_string().contains("chain"));
         assert!(res[4].is_ok());
     }
@@ -299,16 +349,31 @@ mod tests {
         let mut pool = Mempool::new(3, 1 << 20);
         admit(&mut pool, tx(1, 5), 4).unwrap();
         assert_eq!(admit(&mut pool, tx(1, 5), 4), Err(AdmitError::Duplicate));
-        assert!(matches!(admit(&mut pool, tx(1, 4), 4), Err(AdmitError::StaleNonce { .. })));
-        assert!(matches!(admit(&mut pool, tx(1, 5000), 4), Err(AdmitError::NonceTooFar { .. })));
+        assert!(matches!(
+            admit(&mut pool, tx(1, 4), 4),
+            Err(AdmitError::StaleNonce { .. })
+        ));
+        assert!(matches!(
+            admit(&mut pool, tx(1, 5000), 4),
+            Err(AdmitError::NonceTooFar { .. })
+        ));
         admit(&mut pool, tx(1, 6), 4).unwrap();
         admit(&mut pool, tx(2, 1), 0).unwrap();
-        assert!(matches!(admit(&mut pool, tx(3, 1), 0), Err(AdmitError::Full(_))));
+        assert!(matches!(
+            admit(&mut pool, tx(3, 1), 0),
+            Err(AdmitError::Full(_))
+        ));
         let c = verify("c", &[tx(4, 1)]).pop().unwrap().unwrap();
-        assert!(matches!(pool.admit(c, 0, false), Err(AdmitError::UnknownSender(_))));
+        assert!(matches!(
+            pool.admit(c, 0, false),
+            Err(AdmitError::UnknownSender(_))
+        ));
         let mut small = Mempool::new(100, tx(1, 1).len() + 10);
         admit(&mut small, tx(1, 1), 0).unwrap();
-        assert!(matches!(admit(&mut small, tx(2, 1), 0), Err(AdmitError::Full(_))));
+        assert!(matches!(
+            admit(&mut small, tx(2, 1), 0),
+            Err(AdmitError::Full(_))
+        ));
     }
 
     #[test]
@@ -319,7 +384,19 @@ mod tests {
         }
         admit(&mut pool, tx(2, 1), 0).unwrap();
         let c = pool.candidates(10);
-        let order: Vec<(u8, u64)> = c.iter().map(|t| (if t.tx.sender == Keypair::from_secret([1; 32]).public() { 1 } else { 2 }, t.tx.nonce)).collect();
+        let order: Vec<(u8, u64)> = c
+            .iter()
+            .map(|t| {
+                (
+                    if t.tx.sender == Keypair::from_secret([1; 32]).public() {
+                        1
+                    } else {
+                        2
+                    },
+                    t.tx.nonce,
+                )
+            })
+            .collect();
         assert_eq!(order, vec![(1, 1), (2, 1), (1, 2), (1, 3)]);
         assert_eq!(pool.candidates(2).len(), 2);
         let first = &c[0];

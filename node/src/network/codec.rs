@@ -63,7 +63,10 @@ pub enum SyncResponse {
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec;
 
-async fn read_bounded<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> std::io::Result<Vec<u8>> {
+async fn read_bounded<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     io.take(max as u64 + 1).read_to_end(&mut buf).await?;
     if buf.len() > max {

@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{allow_block_list, gossipsub, identify, identity, noise, ping, request_response, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{
+    allow_block_list, gossipsub, identify, identity, noise, ping, request_response, tcp, yamux,
+    Multiaddr, PeerId, Swarm,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -158,9 +161,18 @@ impl Handle {
     }
 
     /// Asks a peer for sync data and waits for the answer.
-    pub async fn request(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, String> {
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, String> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::Request { peer, request, reply: tx }).await;
+        self.send(Command::Request {
+            peer,
+            request,
+            reply: tx,
+        })
+        .await;
         rx.await.map_err(|_| "network task stopped".to_string())?
     }
 }
@@ -203,26 +215,34 @@ pub fn spawn(
 ) -> Result<(Handle, mpsc::Receiver<Event>, tokio::task::JoinHandle<()>), NetworkError> {
     // ed25519_from_bytes zeroizes its argument: hand it a copy.
     let mut secret = cfg.secret;
-    let keypair = identity::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NetworkError::Setup(e.to_string()))?;
+    let keypair = identity::Keypair::ed25519_from_bytes(&mut secret)
+        .map_err(|e| NetworkError::Setup(e.to_string()))?;
     let local_peer_id = keypair.public().to_peer_id();
     let protocol_version = format!("/deltachain/{}", cfg.genesis_hash);
     let max_message = cfg.max_message_bytes;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| NetworkError::Setup(e.to_string()))?
         .with_behaviour(|key| {
             let gossip_cfg = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Anonymous)
                 .validate_messages()
                 .max_transmit_size(max_message)
-                .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec()))
+                .message_id_fn(|m: &gossipsub::Message| {
+                    gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec())
+                })
                 .heartbeat_interval(Duration::from_millis(700))
                 .connection_handler_queue_len(20_000)
                 .duplicate_cache_time(Duration::from_secs(60))
                 .build()
                 .map_err(|e| e.to_string())?;
-            let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)?;
+            let gossipsub =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)?;
             let sync = request_response::Behaviour::with_codec(
                 codec::SyncCodec,
                 [(codec::PROTOCOL, request_response::ProtocolSupport::Full)],
@@ -234,7 +254,10 @@ pub fn spawn(
                 allow: allow_block_list::Behaviour::default(),
                 gossipsub,
                 sync,
-                identify: identify::Behaviour::new(identify::Config::new(protocol_version.clone(), key.public())),
+                identify: identify::Behaviour::new(identify::Config::new(
+                    protocol_version.clone(),
+                    key.public(),
+                )),
                 ping: ping::Behaviour::new(ping::Config::new()),
             })
         })
@@ -246,12 +269,18 @@ pub fn spawn(
     }
     let topics = Topics::new(&cfg.chain_id);
     for t in [&topics.txs, &topics.consensus] {
-        swarm.behaviour_mut().gossipsub.subscribe(t).map_err(|e| NetworkError::Setup(e.to_string()))?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(t)
+            .map_err(|e| NetworkError::Setup(e.to_string()))?;
     }
-    swarm.listen_on(cfg.listen.clone()).map_err(|e| NetworkError::Listen {
-        addr: cfg.listen.clone(),
-        reason: e.to_string(),
-    })?;
+    swarm
+        .listen_on(cfg.listen.clone())
+        .map_err(|e| NetworkError::Listen {
+            addr: cfg.listen.clone(),
+            reason: e.to_string(),
+        })?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (ev_tx, ev_rx) = mpsc::channel(4096);
     let peers = Arc::new(AtomicUsize::new(0));
@@ -270,7 +299,16 @@ pub fn spawn(
             .dial
             .into_iter()
             .filter(|(p, _)| *p != local_peer_id)
-            .map(|(p, a)| (p, Redial { addr: a, next: Instant::now(), backoff: Duration::from_secs(1) }))
+            .map(|(p, a)| {
+                (
+                    p,
+                    Redial {
+                        addr: a,
+                        next: Instant::now(),
+                        backoff: Duration::from_secs(1),
+                    },
+                )
+            })
             .collect(),
         connected: BTreeSet::new(),
         peers,
@@ -318,7 +356,10 @@ struct EventLoop {
     dial: BTreeMap<PeerId, Redial>,
     connected: BTreeSet<PeerId>,
     peers: Arc<AtomicUsize>,
-    pending: BTreeMap<request_response::OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>>,
+    pending: BTreeMap<
+        request_response::OutboundRequestId,
+        oneshot::Sender<Result<SyncResponse, String>>,
+    >,
 }
 
 impl EventLoop {
@@ -351,7 +392,9 @@ impl EventLoop {
             }
             r.next = now + r.backoff;
             r.backoff = (r.backoff * 2).min(Duration::from_secs(30));
-            let opts = DialOpts::peer_id(*peer).addresses(vec![r.addr.clone()]).build();
+            let opts = DialOpts::peer_id(*peer)
+                .addresses(vec![r.addr.clone()])
+                .build();
             if let Err(e) = self.swarm.dial(opts) {
                 debug!(%peer, error = %e, "dial failed");
             }
@@ -367,23 +410,37 @@ impl EventLoop {
                 };
                 match self.swarm.behaviour_mut().gossipsub.publish(t, data) {
                     Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
-                    Err(e) => debug!(error = %e, ?topic, "publish failed; re-broadcast and sync repair it"),
+                    Err(e) => {
+                        debug!(error = %e, ?topic, "publish failed; re-broadcast and sync repair it")
+                    }
                 }
             }
-            Command::Report { id, source, acceptance } => {
+            Command::Report {
+                id,
+                source,
+                acceptance,
+            } => {
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&id, &source, acceptance);
             }
-            Command::Request { peer, request, reply } => {
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 if self.pending.len() < 1024 {
                     self.pending.insert(id, reply);
                 }
             }
             Command::Respond { channel, response } => {
-                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
             }
         }
     }
@@ -392,7 +449,11 @@ impl EventLoop {
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> bool {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening for peers"),
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
                 if let Some(r) = self.dial.get_mut(&peer_id) {
                     r.backoff = Duration::from_secs(1);
                 }
@@ -403,7 +464,11 @@ impl EventLoop {
                     return self.events.send(Event::Connected(peer_id)).await.is_ok();
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
                     self.peers.store(self.connected.len(), Ordering::Relaxed);
@@ -411,7 +476,11 @@ impl EventLoop {
                     return self.events.send(Event::Disconnected(peer_id)).await.is_ok();
                 }
             }
-            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
                 warn!(from = %send_back_addr, %error, "refused incoming connection (peers outside the allowlist are refused)");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -432,18 +501,28 @@ impl EventLoop {
                     return self.events.send(ev).await.is_ok();
                 }
                 None => {
-                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        MessageAcceptance::Reject,
-                    );
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Reject,
+                        );
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer { peer_id, failed_messages })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            })) => {
                 debug!(peer = %peer_id, ?failed_messages, "slow peer dropped gossip; re-broadcast repairs it");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => return self.on_sync_event(ev).await,
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
                 if info.protocol_version != self.protocol_version {
                     warn!(peer = %peer_id, theirs = %info.protocol_version, ours = %self.protocol_version,
                         "peer runs another network (genesis differs); disconnecting");
@@ -455,19 +534,40 @@ impl EventLoop {
         true
     }
 
-    async fn on_sync_event(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) -> bool {
+    async fn on_sync_event(
+        &mut self,
+        ev: request_response::Event<SyncRequest, SyncResponse>,
+    ) -> bool {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
-                    return self.events.send(Event::SyncRequest { peer, request, channel }).await.is_ok();
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    return self
+                        .events
+                        .send(Event::SyncRequest {
+                            peer,
+                            request,
+                            channel,
+                        })
+                        .await
+                        .is_ok();
                 }
-                request_response::Message::Response { request_id, response } => {
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
             },
-            request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
                 debug!(%peer, %error, "sync request failed");
                 if let Some(reply) = self.pending.remove(&request_id) {
                     let _ = reply.send(Err(error.to_string()));

@@ -1,0 +1,180 @@
+//! JSON views the API returns: records with member names resolved, and
+//! statuses spelled out, so a bank's engineer can read them without the
+//! protocol docs.
+
+use std::collections::BTreeMap;
+
+use deltachain_protocol::{
+    Block, BlockHeader, CommitCertificate, Date, Hash, PublicKey, Receipt, SignedTransaction,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ledger::{CreditEntry, IpEvent, IpRecord, Pledge};
+use crate::storage::{Store, StoreError};
+
+/// A member shown by name and key.
+#[derive(Debug, Clone, Serialize)]
+pub struct Party {
+    /// Member name (or "unknown" for keys that are not members).
+    pub name: String,
+    /// Public key.
+    pub public_key: PublicKey,
+}
+
+/// Resolves keys to member names, caching within one request.
+pub struct Names<'a> {
+    store: &'a Store,
+    cache: BTreeMap<PublicKey, String>,
+}
+
+impl<'a> Names<'a> {
+    /// A resolver over the committed member registry (and genesis validators).
+    pub fn new(store: &'a Store, genesis: &deltachain_protocol::Genesis) -> Self {
+        let cache = genesis
+            .validators
+            .iter()
+            .map(|v| (v.public_key, format!("validator {}", v.name)))
+            .collect();
+        Names { store, cache }
+    }
+
+    /// The party for a key.
+    pub fn party(&mut self, key: &PublicKey) -> Result<Party, StoreError> {
+        if let Some(n) = self.cache.get(key) {
+            return Ok(Party {
+                name: n.clone(),
+                public_key: *key,
+            });
+        }
+        let name = match self.store.member(key)? {
+            Some(m) => m.name,
+            None => format!("former or unknown member {}", &key.to_hex()[..8]),
+        };
+        self.cache.insert(*key, name.clone());
+        Ok(Party {
+            name,
+            public_key: *key,
+        })
+    }
+}
+
+/// A credit record with its reporter and corrections.
+pub fn credit(names: &mut Names, e: &CreditEntry) -> Result<Value, StoreError> {
+    let status = if e.withdrawn() {
+        "withdrawn"
+    } else if e.corrections.is_empty() {
+        "active"
+    } else {
+        "corrected"
+    };
+    Ok(json!({
+        "seq": e.seq,
+        "tx_hash": e.tx_hash,
+        "reporter": names.party(&e.reporter)?,
+        "height": e.height,
+        "reported_at": deltachain_protocol::time::format_unix_ms(e.time_ms),
+        "kind": e.record.kind,
+        "reference": e.record.reference,
+        "amount_fen": e.record.amount_fen,
+        "currency": e.record.currency,
+        "date": e.record.date,
+        "rating": e.record.rating,
+        "note": e.record.note,
+        "status": status,
+        "corrections": e.corrections,
+    }))
+}
+
+fn pledge(names: &mut Names, p: &Pledge) -> Result<Value, StoreError> {
+    let party = names.party(&p.pledgee)?;
+    Ok(json!({
+        "pledgee": party.name,
+        "pledgee_key": party.public_key,
+        "amount_fen": p.amount_fen,
+        "contract": p.contract,
+        "until": p.until,
+        "tx_hash": p.tx_hash,
+    }))
+}
+
+/// An IP right with its active pledge and (optionally) history.
+pub fn ip(
+    names: &mut Names,
+    ip: &IpRecord,
+    today: Date,
+    history: Option<&[IpEvent]>,
+) -> Result<Value, StoreError> {
+    let active = match ip.active_pledge(today) {
+        Some(p) => pledge(names, p)?,
+        None => Value::Null,
+    };
+    let mut v = json!({
+        "ip_id": ip.ip_id,
+        "kind": ip.kind,
+        "title": ip.title,
+        "owner": ip.owner,
+        "registered_on": ip.registered_on,
+        "registrar": names.party(&ip.registrar)?,
+        "active_pledge": active,
+    });
+    if let Some(expired) = ip.pledge.as_ref().filter(|p| p.until < today) {
+        v["expired_pledge"] = pledge(names, expired)?;
+    }
+    if let Some(h) = history {
+        let mut events = Vec::with_capacity(h.len());
+        for e in h {
+            events.push(json!({
+                "height": e.height,
+                "time": deltachain_protocol::time::format_unix_ms(e.time_ms),
+                "tx_hash": e.tx_hash,
+                "sender": names.party(&e.sender)?,
+                "event": e.event,
+            }));
+        }
+        v["history"] = Value::Array(events);
+    }
+    Ok(v)
+}
+
+/// A transaction with its hash, sender name and decoded payload.
+pub fn tx(names: &mut Names, t: &SignedTransaction, hash: &Hash) -> Result<Value, StoreError> {
+    Ok(json!({
+        "tx_hash": hash,
+        "sender": names.party(&t.tx.sender)?,
+        "nonce": t.tx.nonce,
+        "chain_id": t.tx.chain_id,
+        "kind": t.tx.payload.kind_name(),
+        "payload": t.tx.payload,
+        "signature": t.signature,
+    }))
+}
+
+/// A header with its hash and readable time.
+pub fn header(h: &BlockHeader) -> Value {
+    let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
+    v["time"] = json!(deltachain_protocol::time::format_unix_ms(h.time_ms));
+    v
+}
+
+/// A block with transactions and receipts.
+pub fn block(
+    names: &mut Names,
+    b: &Block,
+    receipts: &[Receipt],
+    cert: Option<&CommitCertificate>,
+) -> Result<Value, StoreError> {
+    let mut txs = Vec::with_capacity(b.txs.len());
+    for t in &b.txs {
+        txs.push(tx(names, t, &t.hash())?);
+    }
+    Ok(json!({
+        "height": b.header.height,
+        "hash": b.hash(),
+        "header": header(&b.header),
+        "txs": txs,
+        "receipts": receipts,
+        "last_commit": b.last_commit,
+        "commit": cert,
+    }))
+}

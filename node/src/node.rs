@@ -1,0 +1,1064 @@
+//! The node: wires storage, ledger, consensus, mempool, network and API
+//! together in one event loop.
+//!
+//! The loop owns the consensus machine and carries out its outputs in order:
+//! a WAL record is flushed to sled before the message it describes is
+//! published; a decided block is committed (one atomic batch and a flush)
+//! before anything else happens. Proposals are validated by executing them
+//! on an overlay of the committed state. When peers are ahead the loop
+//! fetches blocks by sync, verifying every commit certificate and
+//! re-executing every block, then hands consensus the new height.
+//!
+//! Failures of the disk stop the node (it must not run on state it could
+//! not save); misbehaving peers are logged and ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context};
+use deltachain_protocol::{
+    codec, Block, Genesis, Hash, Height, Keypair, Outcome, Receipt, MAX_BLOCK_BYTES,
+};
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::NodeConfig;
+use crate::consensus::{self, Consensus, Input, Output, Step, WalEntry};
+use crate::executor::{self, Executed, ValidateError};
+use crate::mempool::{self, AdmitError, Mempool};
+use crate::metrics::Metrics;
+use crate::network::{
+    self, Command, MessageAcceptance, SyncRequest, SyncResponse, SyncedBlock, Topic,
+};
+use crate::storage::Store;
+
+/// Consensus status, for the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Last committed height.
+    pub height: Height,
+    /// Its hash.
+    pub latest_block_hash: Hash,
+    /// Its time.
+    pub latest_block_time_ms: u64,
+    /// Consensus round at the next height.
+    pub round: u32,
+    /// Consensus step.
+    pub step: String,
+    /// True while catching up by block sync.
+    pub syncing: bool,
+}
+
+/// A committed block as pushed to `/v1/events` subscribers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommittedEvent {
+    /// Height.
+    pub height: Height,
+    /// Block hash.
+    pub hash: Hash,
+    /// Block time.
+    pub time_ms: u64,
+    /// Receipts in block order.
+    pub receipts: Vec<Receipt>,
+}
+
+/// State shared by the event loop and the API.
+pub struct Shared {
+    /// Genesis.
+    pub genesis: Genesis,
+    /// Its hash.
+    pub genesis_hash: Hash,
+    /// Node name.
+    pub name: String,
+    /// Our key's public half.
+    pub public_key: deltachain_protocol::PublicKey,
+    /// Database.
+    pub store: Store,
+    /// Pending transactions.
+    pub mempool: Mutex<Mempool>,
+    /// Consensus status.
+    pub status: RwLock<Status>,
+    /// Committed blocks, as JSON lines, for SSE subscribers (bounded; slow
+    /// subscribers skip ahead).
+    pub events: broadcast::Sender<Arc<String>>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Newly admitted transactions to gossip.
+    pub gossip: mpsc::Sender<Vec<u8>>,
+    /// Connected peer count.
+    pub peers: Box<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl Shared {
+    /// Decodes, checks and admits raw transactions (signature checks batched,
+    /// outside the mempool lock). Admitted ones are queued for gossip when
+    /// `gossip` is set.
+    pub async fn admit(&self, raw: Vec<Vec<u8>>, gossip: bool) -> Vec<Result<Hash, AdmitError>> {
+        let checked = {
+            let chain_id = self.genesis.chain_id.clone();
+            let raw = raw.clone();
+            tokio::task::spawn_blocking(move || mempool::verify(&chain_id, &raw))
+                .await
+                .unwrap_or_else(|_| Vec::new())
+        };
+        let mut results = Vec::with_capacity(checked.len());
+        let mut admitted = Vec::new();
+        {
+            let mut pool = self.mempool.lock().expect("mempool lock");
+            for (c, bytes) in checked.into_iter().zip(raw) {
+                let r = c.and_then(|c| {
+                    let sender = c.tx.tx.sender;
+                    let nonce = self
+                        .store
+                        .nonce(&sender)
+                        .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?;
+                    let member = self
+                        .store
+                        .member(&sender)
+                        .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?;
+                    pool.admit(c, nonce, member.is_some())
+                });
+                if r.is_ok() {
+                    admitted.push(bytes);
+                }
+                results.push(r);
+            }
+        }
+        self.metrics
+            .txs_admitted
+            .fetch_add(admitted.len() as u64, Ordering::Relaxed);
+        if gossip {
+            for bytes in admitted {
+                if self.gossip.send(bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
+        results
+    }
+
+    /// Current status.
+    pub fn status(&self) -> Status {
+        self.status.read().expect("status lock").clone()
+    }
+}
+
+/// Everything needed to run a node, resolved from its home directory.
+pub struct Setup {
+    /// Home directory.
+    pub home: PathBuf,
+    /// Config.
+    pub config: NodeConfig,
+    /// Checked config values.
+    pub checked: crate::config::Checked,
+    /// Genesis.
+    pub genesis: Genesis,
+    /// Node key.
+    pub key: Keypair,
+}
+
+impl Setup {
+    /// Loads and checks config, genesis and key; every error names the
+    /// file and the field.
+    pub fn load(home: &Path) -> anyhow::Result<Setup> {
+        if !home.is_dir() {
+            bail!("home directory {} does not exist (create one with `deltachain-node testnet` or `dev`)", home.display());
+        }
+        let config = NodeConfig::load(home)?;
+        let checked = config.check(&home.join("config.toml"))?;
+        let genesis_path = home.join(&config.genesis_file);
+        let text = std::fs::read_to_string(&genesis_path)
+            .with_context(|| format!("cannot read genesis file {}", genesis_path.display()))?;
+        let genesis =
+            Genesis::from_json(&text).with_context(|| format!("{}", genesis_path.display()))?;
+        let key = crate::config::read_key(&home.join(&config.key_file)).map_err(|e| anyhow!(e))?;
+        Ok(Setup {
+            home: home.to_path_buf(),
+            config,
+            checked,
+            genesis,
+            key,
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A consensus message as gossiped: the sequence number makes every
+/// re-broadcast a distinct gossip message (gossipsub drops repeated bytes).
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    seq: u64,
+    msg: consensus::Message,
+}
+
+/// Largest transaction batch gossiped at once.
+const MAX_GOSSIP_BATCH_TXS: usize = 512;
+const MAX_GOSSIP_BATCH_BYTES: usize = 512 * 1024;
+
+/// Internal events from tasks the loop spawned.
+enum Internal {
+    PeerTip(PeerId, Height),
+    SyncBlocks(PeerId, Result<SyncResponse, String>),
+    GossipTxs {
+        id: network::MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+}
+
+/// Runs a node until SIGINT/SIGTERM or a fatal error.
+pub async fn run(setup: Setup) -> anyhow::Result<()> {
+    let Setup {
+        home,
+        config,
+        checked,
+        genesis,
+        key,
+    } = setup;
+    let data_dir = home.join(&config.data_dir);
+    let store = Store::open(&data_dir, &genesis)?;
+    let tip = store.tip();
+    info!(name = %config.name, height = tip.height, hash = %tip.hash, chain = %genesis.chain_id, "opened store");
+
+    let validators = genesis.validator_keys();
+    let mut dial = Vec::new();
+    let mut allowed = checked.full_nodes.clone();
+    for v in &genesis.validators {
+        let peer = network::peer_id_of(&v.public_key)
+            .map_err(|e| anyhow!("genesis validator {}: {e}", v.name))?;
+        allowed.push(peer);
+        if v.public_key != key.public() {
+            let addr = v
+                .p2p_addr
+                .parse()
+                .with_context(|| format!("genesis validator {} has a bad p2p_addr", v.name))?;
+            dial.push((peer, addr));
+        }
+    }
+    for (peer, addr) in &checked.peers {
+        allowed.push(*peer);
+        dial.push((*peer, addr.clone()));
+    }
+    let (net, net_events, net_task) = network::spawn(network::Config {
+        secret: key.secret(),
+        chain_id: genesis.chain_id.clone(),
+        genesis_hash: genesis.hash(),
+        listen: checked.p2p_listen.clone(),
+        dial,
+        allowed,
+        max_message_bytes: genesis.params.max_block_bytes as usize + 1024 * 1024,
+    })?;
+    info!(peer_id = %net.local_peer_id, "network started");
+
+    let (gossip_tx, gossip_rx) = mpsc::channel(65_536);
+    let (events, _) = broadcast::channel(256);
+    let net_for_peers = net.clone();
+    let shared = Arc::new(Shared {
+        genesis_hash: genesis.hash(),
+        name: config.name.clone(),
+        public_key: key.public(),
+        store: store.clone(),
+        mempool: Mutex::new(Mempool::new(
+            config.mempool.max_txs,
+            config.mempool.max_bytes,
+        )),
+        status: RwLock::new(Status {
+            height: tip.height,
+            latest_block_hash: tip.hash,
+            latest_block_time_ms: tip.time_ms,
+            ..Status::default()
+        }),
+        events,
+        metrics: Metrics::default(),
+        gossip: gossip_tx,
+        peers: Box::new(move || net_for_peers.peer_count()),
+        genesis: genesis.clone(),
+    });
+    shared.metrics.height.store(tip.height, Ordering::Relaxed);
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(checked.api_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for the API on {} (field api.listen)",
+                checked.api_listen
+            )
+        })?;
+    info!(addr = %checked.api_listen, "API listening");
+    let api_task = tokio::spawn(crate::api::serve(
+        shared.clone(),
+        listener,
+        config.api.clone(),
+        shutdown_rx.clone(),
+    ));
+
+    let wal = load_wal(&store, tip.height + 1)?;
+    let machine = Consensus::new(
+        consensus::Config {
+            chain_id: genesis.chain_id.clone(),
+            validators,
+            params: genesis.params.clone(),
+            mutation: consensus::Mutation::None,
+        },
+        key.clone(),
+        tip.height + 1,
+        wal,
+    );
+    let (internal_tx, internal_rx) = mpsc::channel(1024);
+    let mut node = Loop {
+        shared: shared.clone(),
+        machine,
+        net: net.clone(),
+        timers: BTreeMap::new(),
+        timer_seq: 0,
+        executed: BTreeMap::new(),
+        envelope_seq: 0,
+        gossip_buf: Vec::new(),
+        gossip_bytes: 0,
+        build_pending: None,
+        sync_target: 0,
+        sync_in_flight: false,
+        peer_tips: BTreeMap::new(),
+        bad_peers: BTreeMap::new(),
+        connected: Vec::new(),
+        internal_tx,
+    };
+    let result = node.run(net_events, gossip_rx, internal_rx).await;
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
+    net_task.abort();
+    store.flush()?;
+    info!("stopped");
+    result
+}
+
+fn load_wal(store: &Store, height: Height) -> anyhow::Result<Vec<WalEntry>> {
+    store
+        .wal_records(height)?
+        .into_iter()
+        .map(|r| {
+            codec::decode::<WalEntry>(&r, MAX_BLOCK_BYTES, "WAL record")
+                .map_err(|e| anyhow!("consensus WAL is corrupt: {e}"))
+        })
+        .collect()
+}
+
+struct Loop {
+    shared: Arc<Shared>,
+    machine: Consensus,
+    net: network::Handle,
+    timers: BTreeMap<(Instant, u64), consensus::Timeout>,
+    timer_seq: u64,
+    executed: BTreeMap<Hash, Executed>,
+    envelope_seq: u64,
+    gossip_buf: Vec<Vec<u8>>,
+    gossip_bytes: usize,
+    build_pending: Option<(Height, u32, Instant)>,
+    sync_target: Height,
+    sync_in_flight: bool,
+    peer_tips: BTreeMap<PeerId, Height>,
+    bad_peers: BTreeMap<PeerId, Instant>,
+    connected: Vec<PeerId>,
+    internal_tx: mpsc::Sender<Internal>,
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+impl Loop {
+    async fn run(
+        &mut self,
+        mut net_events: mpsc::Receiver<network::Event>,
+        mut gossip_rx: mpsc::Receiver<Vec<u8>>,
+        mut internal_rx: mpsc::Receiver<Internal>,
+    ) -> anyhow::Result<()> {
+        let outs = self.machine.start();
+        self.carry_out(outs).await?;
+        let mut rebroadcast = tokio::time::interval(Duration::from_millis(1000));
+        let mut fast = tokio::time::interval(Duration::from_millis(20));
+        let mut poll = tokio::time::interval(Duration::from_millis(2000));
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            let next_timer = self
+                .timers
+                .keys()
+                .next()
+                .map(|(t, _)| *t)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                _ = &mut shutdown => {
+                    info!("shutting down");
+                    return Ok(());
+                }
+                _ = tokio::time::sleep_until(next_timer.into()) => {
+                    let now = Instant::now();
+                    let due: Vec<(Instant, u64)> = self.timers.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
+                    for k in due {
+                        if let Some(t) = self.timers.remove(&k) {
+                            let outs = self.machine.step(Input::Timeout(t));
+                            self.carry_out(outs).await?;
+                        }
+                    }
+                }
+                ev = net_events.recv() => match ev {
+                    Some(ev) => self.on_network(ev).await?,
+                    None => bail!("network task stopped"),
+                },
+                Some(bytes) = gossip_rx.recv() => {
+                    self.gossip_bytes += bytes.len();
+                    self.gossip_buf.push(bytes);
+                    if self.gossip_buf.len() >= MAX_GOSSIP_BATCH_TXS || self.gossip_bytes >= MAX_GOSSIP_BATCH_BYTES {
+                        self.flush_gossip().await;
+                    }
+                }
+                Some(ev) = internal_rx.recv() => self.on_internal(ev).await?,
+                _ = fast.tick() => {
+                    self.flush_gossip().await;
+                    self.maybe_build().await?;
+                }
+                _ = rebroadcast.tick() => {
+                    let outs = self.machine.step(Input::Rebroadcast);
+                    self.carry_out(outs).await?;
+                }
+                _ = poll.tick() => self.poll_peers(),
+            }
+        }
+    }
+
+    async fn flush_gossip(&mut self) {
+        if self.gossip_buf.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.gossip_buf);
+        self.gossip_bytes = 0;
+        self.net
+            .send(Command::Publish {
+                topic: Topic::Txs,
+                data: codec::encode(&batch),
+            })
+            .await;
+    }
+
+    fn update_status(&self) {
+        let tip = self.shared.store.tip();
+        let mut s = self.shared.status.write().expect("status lock");
+        s.height = tip.height;
+        s.latest_block_hash = tip.hash;
+        s.latest_block_time_ms = tip.time_ms;
+        s.round = self.machine.round();
+        s.step = match self.machine.current_step() {
+            Step::Propose => "propose",
+            Step::Prevote => "prevote",
+            Step::Precommit => "precommit",
+            Step::Commit => "commit",
+        }
+        .into();
+        s.syncing = self.sync_target > tip.height;
+        self.shared
+            .metrics
+            .round
+            .store(self.machine.round() as u64, Ordering::Relaxed);
+    }
+
+    /// Carries out consensus outputs in order, feeding back the inputs they
+    /// produce (validation results, built proposals).
+    async fn carry_out(&mut self, outs: Vec<Output>) -> anyhow::Result<()> {
+        let mut queue: std::collections::VecDeque<Output> = outs.into();
+        let mut steps = 0usize;
+        while let Some(o) = queue.pop_front() {
+            steps += 1;
+            if steps > 100_000 {
+                bail!("consensus produced outputs without end (bug)");
+            }
+            let more = match o {
+                Output::Persist(entry) => {
+                    // Durable before the broadcast that follows it.
+                    self.shared
+                        .store
+                        .wal_append(entry.height(), &codec::encode(&entry))
+                        .context("cannot write the consensus WAL; stopping rather than risk double-signing")?;
+                    Vec::new()
+                }
+                Output::Broadcast(msg) => {
+                    self.envelope_seq += 1;
+                    let data = codec::encode(&Envelope {
+                        seq: self.envelope_seq,
+                        msg,
+                    });
+                    self.net
+                        .send(Command::Publish {
+                            topic: Topic::Consensus,
+                            data,
+                        })
+                        .await;
+                    Vec::new()
+                }
+                Output::Schedule(t) => {
+                    self.timer_seq += 1;
+                    self.timers.insert(
+                        (
+                            Instant::now() + Duration::from_millis(t.duration_ms),
+                            self.timer_seq,
+                        ),
+                        t,
+                    );
+                    Vec::new()
+                }
+                Output::BuildProposal { height, round } => {
+                    let wait = if round == 0 {
+                        self.shared.genesis.params.max_block_interval_ms
+                    } else {
+                        0
+                    };
+                    self.build_pending =
+                        Some((height, round, Instant::now() + Duration::from_millis(wait)));
+                    self.build_if_ready()?
+                }
+                Output::Validate { height, block } => self.validate(height, block)?,
+                Output::Decide { block, cert } => {
+                    self.commit_decided(block, cert)?;
+                    Vec::new()
+                }
+                Output::Evidence(ev) => {
+                    self.shared
+                        .metrics
+                        .equivocations
+                        .fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        validator = ev.first.vote.validator,
+                        height = ev.first.vote.height,
+                        round = ev.first.vote.round,
+                        kind = ?ev.first.vote.kind,
+                        first = ?ev.first.vote.block,
+                        first_sig = %ev.first.signature,
+                        second = ?ev.second.vote.block,
+                        second_sig = %ev.second.signature,
+                        "EQUIVOCATION: validator signed two different votes"
+                    );
+                    Vec::new()
+                }
+                Output::SyncNeeded { committed } => {
+                    if committed > self.sync_target {
+                        info!(
+                            ours = self.shared.store.tip().height,
+                            network = committed,
+                            "peers are ahead; syncing blocks"
+                        );
+                        self.sync_target = committed;
+                    }
+                    self.start_sync();
+                    Vec::new()
+                }
+            };
+            for input in more {
+                queue.extend(self.machine.step(input));
+            }
+        }
+        self.update_status();
+        Ok(())
+    }
+
+    fn build_if_ready(&mut self) -> anyhow::Result<Vec<Input>> {
+        let Some((height, round, deadline)) = self.build_pending else {
+            return Ok(Vec::new());
+        };
+        if height != self.machine.height() || round != self.machine.round() {
+            self.build_pending = None;
+            return Ok(Vec::new());
+        }
+        let candidates = {
+            let pool = self.shared.mempool.lock().expect("mempool lock");
+            if pool.is_empty() && Instant::now() < deadline {
+                return Ok(Vec::new());
+            }
+            pool.candidates(self.shared.genesis.params.max_block_txs as usize)
+        };
+        self.build_pending = None;
+        let store = &self.shared.store;
+        let tip = store.tip();
+        if tip.height + 1 != height {
+            return Ok(Vec::new());
+        }
+        let last_commit = if tip.height == 0 {
+            None
+        } else {
+            store.cert(tip.height)?
+        };
+        let executed = match executor::build_block(
+            store,
+            &self.shared.genesis,
+            &tip,
+            last_commit,
+            self.shared.public_key,
+            now_ms(),
+            candidates,
+        ) {
+            Ok(e) => e,
+            Err(ValidateError::Store(e)) => return Err(e.into()),
+            Err(ValidateError::Invalid(e)) => bail!("could not build a block: {e}"),
+        };
+        debug!(
+            height,
+            round,
+            txs = executed.block.txs.len(),
+            "built proposal"
+        );
+        let block = executed.block.clone();
+        self.executed.insert(block.hash(), executed);
+        Ok(vec![Input::ProposalBuilt {
+            height,
+            round,
+            block,
+        }])
+    }
+
+    async fn maybe_build(&mut self) -> anyhow::Result<()> {
+        if self.build_pending.is_some() {
+            let inputs = self.build_if_ready()?;
+            for input in inputs {
+                let outs = self.machine.step(input);
+                self.carry_out(outs).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, height: Height, block: Block) -> anyhow::Result<Vec<Input>> {
+        let hash = block.hash();
+        let store = &self.shared.store;
+        let tip = store.tip();
+        if tip.height + 1 != height {
+            return Ok(Vec::new());
+        }
+        let known: std::collections::BTreeSet<Hash> = {
+            let pool = self.shared.mempool.lock().expect("mempool lock");
+            block
+                .txs
+                .iter()
+                .map(|t| t.hash())
+                .filter(|h| pool.contains(h))
+                .collect()
+        };
+        let valid = match executor::validate_block(
+            store,
+            &self.shared.genesis,
+            &tip,
+            &block,
+            Some(now_ms()),
+            &|h| known.contains(h),
+        ) {
+            Ok(executed) => {
+                if self.executed.len() >= consensus::MAX_BLOCKS_PER_HEIGHT {
+                    self.executed.clear();
+                }
+                self.executed.insert(hash, executed);
+                true
+            }
+            Err(ValidateError::Invalid(reason)) => {
+                warn!(height, block = %hash.short(), %reason, "proposed block is invalid; prevoting nil");
+                false
+            }
+            Err(ValidateError::Store(e)) => return Err(e.into()),
+        };
+        Ok(vec![Input::Validated {
+            height,
+            hash,
+            valid,
+        }])
+    }
+
+    fn commit_decided(
+        &mut self,
+        block: Block,
+        cert: deltachain_protocol::CommitCertificate,
+    ) -> anyhow::Result<()> {
+        let store = self.shared.store.clone();
+        let tip = store.tip();
+        let height = block.header.height;
+        let hash = block.hash();
+        if height <= tip.height {
+            // Already committed through sync; it must be the same block.
+            if store.block(height)?.map(|b| b.hash()) != Some(hash) {
+                bail!("consensus decided block {hash} at height {height}, but the store holds another: the chain has forked");
+            }
+            return Ok(());
+        }
+        let executed = match self.executed.remove(&hash) {
+            Some(e) => e,
+            None => {
+                executor::validate_block(&store, &self.shared.genesis, &tip, &block, None, &|_| {
+                    false
+                })
+                .map_err(|e| {
+                    anyhow!("decided block {hash} at height {height} does not validate here: {e}")
+                })?
+            }
+        };
+        self.commit(executed, &cert, false)
+    }
+
+    fn commit(
+        &mut self,
+        executed: Executed,
+        cert: &deltachain_protocol::CommitCertificate,
+        synced: bool,
+    ) -> anyhow::Result<()> {
+        let store = &self.shared.store;
+        let block = &executed.block;
+        let height = block.header.height;
+        store
+            .commit_block(
+                block,
+                cert,
+                &executed.outcome.receipts,
+                &executed.outcome.writes,
+            )
+            .context("cannot commit the block to disk; stopping")?;
+        store.wal_prune_below(height + 1)?;
+        self.executed.clear();
+        let committed: Vec<(Hash, deltachain_protocol::PublicKey, u64)> = block
+            .txs
+            .iter()
+            .zip(&executed.tx_hashes)
+            .map(|(t, h)| (*h, t.tx.sender, t.tx.nonce))
+            .collect();
+        let waited = self
+            .shared
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .remove_committed(&committed);
+        let m = &self.shared.metrics;
+        for w in waited {
+            m.observe_latency(w);
+        }
+        let rejected = executed
+            .outcome
+            .receipts
+            .iter()
+            .filter(|r| r.outcome == Outcome::Rejected)
+            .count();
+        m.height.store(height, Ordering::Relaxed);
+        m.blocks.fetch_add(1, Ordering::Relaxed);
+        m.txs_committed
+            .fetch_add(block.txs.len() as u64, Ordering::Relaxed);
+        m.txs_rejected.fetch_add(rejected as u64, Ordering::Relaxed);
+        if synced {
+            m.synced_blocks.fetch_add(1, Ordering::Relaxed);
+        }
+        let event = CommittedEvent {
+            height,
+            hash: block.hash(),
+            time_ms: block.header.time_ms,
+            receipts: executed.outcome.receipts,
+        };
+        if let Ok(json) = serde_json::to_string(&event) {
+            let _ = self.shared.events.send(Arc::new(json));
+        }
+        info!(height, hash = %event.hash.short(), txs = block.txs.len(), rejected, round = cert.round, synced, "committed block");
+        Ok(())
+    }
+
+    async fn on_network(&mut self, ev: network::Event) -> anyhow::Result<()> {
+        match ev {
+            network::Event::Gossip {
+                topic: Topic::Consensus,
+                data,
+                id,
+                source,
+            } => {
+                let decoded =
+                    codec::decode::<Envelope>(&data, MAX_BLOCK_BYTES, "consensus message");
+                let acceptance = if decoded.is_ok() {
+                    MessageAcceptance::Accept
+                } else {
+                    MessageAcceptance::Reject
+                };
+                self.net
+                    .send(Command::Report {
+                        id,
+                        source,
+                        acceptance,
+                    })
+                    .await;
+                match decoded {
+                    Ok(env) => {
+                        let outs = self.machine.step(Input::Message(env.msg));
+                        self.carry_out(outs).await?;
+                    }
+                    Err(e) => {
+                        warn!(peer = %source, error = %e, "peer sent an undecodable consensus message")
+                    }
+                }
+            }
+            network::Event::Gossip {
+                topic: Topic::Txs,
+                data,
+                id,
+                source,
+            } => {
+                match codec::decode::<Vec<Vec<u8>>>(
+                    &data,
+                    MAX_GOSSIP_BATCH_BYTES * 2,
+                    "transaction batch",
+                ) {
+                    Ok(batch) if batch.len() <= MAX_GOSSIP_BATCH_TXS * 2 => {
+                        let shared = self.shared.clone();
+                        let internal = self.internal_tx.clone();
+                        tokio::spawn(async move {
+                            let results = shared.admit(batch, false).await;
+                            let bad = results
+                                .iter()
+                                .any(|r| matches!(r, Err(AdmitError::Invalid(_))));
+                            let acceptance = if bad {
+                                MessageAcceptance::Reject
+                            } else {
+                                MessageAcceptance::Accept
+                            };
+                            let _ = internal
+                                .send(Internal::GossipTxs {
+                                    id,
+                                    source,
+                                    acceptance,
+                                })
+                                .await;
+                        });
+                    }
+                    _ => {
+                        warn!(peer = %source, "peer sent an invalid transaction batch");
+                        self.net
+                            .send(Command::Report {
+                                id,
+                                source,
+                                acceptance: MessageAcceptance::Reject,
+                            })
+                            .await;
+                    }
+                }
+            }
+            network::Event::SyncRequest {
+                peer,
+                request,
+                channel,
+            } => {
+                let response = self.serve_sync(&request);
+                if let SyncResponse::Error(e) = &response {
+                    debug!(%peer, error = %e, "sync request refused");
+                }
+                self.net.send(Command::Respond { channel, response }).await;
+            }
+            network::Event::Connected(peer) => {
+                if !self.connected.contains(&peer) {
+                    self.connected.push(peer);
+                }
+                self.request_tip(peer);
+            }
+            network::Event::Disconnected(peer) => {
+                self.connected.retain(|p| *p != peer);
+                self.peer_tips.remove(&peer);
+            }
+        }
+        Ok(())
+    }
+
+    fn serve_sync(&self, request: &SyncRequest) -> SyncResponse {
+        let store = &self.shared.store;
+        match *request {
+            SyncRequest::Status => {
+                let tip = store.tip();
+                SyncResponse::Status {
+                    height: tip.height,
+                    hash: tip.hash,
+                }
+            }
+            SyncRequest::Blocks { from, to } => {
+                let tip = store.tip().height;
+                if from == 0 || from > to {
+                    return SyncResponse::Error(format!("bad range {from}..={to}"));
+                }
+                let to = to
+                    .min(tip)
+                    .min(from + network::codec::MAX_BLOCKS_PER_RESPONSE - 1);
+                let mut blocks = Vec::new();
+                let mut bytes = 0usize;
+                for h in from..=to {
+                    let (Ok(Some(block)), Ok(Some(cert))) = (store.block_bytes(h), store.cert(h))
+                    else {
+                        break;
+                    };
+                    bytes += block.len();
+                    if !blocks.is_empty() && bytes > network::codec::MAX_RESPONSE_BYTES / 2 {
+                        break;
+                    }
+                    blocks.push(SyncedBlock { block, cert });
+                }
+                SyncResponse::Blocks(blocks)
+            }
+        }
+    }
+
+    fn request_tip(&self, peer: PeerId) {
+        let net = self.net.clone();
+        let internal = self.internal_tx.clone();
+        tokio::spawn(async move {
+            if let Ok(SyncResponse::Status { height, .. }) =
+                net.request(peer, SyncRequest::Status).await
+            {
+                let _ = internal.send(Internal::PeerTip(peer, height)).await;
+            }
+        });
+    }
+
+    fn poll_peers(&mut self) {
+        for peer in self.connected.clone() {
+            self.request_tip(peer);
+        }
+        let now = Instant::now();
+        self.bad_peers.retain(|_, until| *until > now);
+        if !self.sync_in_flight && self.sync_target > self.shared.store.tip().height {
+            self.start_sync();
+        }
+    }
+
+    fn start_sync(&mut self) {
+        let tip = self.shared.store.tip().height;
+        if self.sync_in_flight || self.sync_target <= tip {
+            return;
+        }
+        let Some((&peer, _)) = self
+            .peer_tips
+            .iter()
+            .filter(|(p, h)| **h > tip && !self.bad_peers.contains_key(*p))
+            .max_by_key(|(_, h)| **h)
+        else {
+            return; // Peer tips arrive with the next poll.
+        };
+        self.sync_in_flight = true;
+        let net = self.net.clone();
+        let internal = self.internal_tx.clone();
+        let to = self.sync_target;
+        tokio::spawn(async move {
+            let r = net
+                .request(peer, SyncRequest::Blocks { from: tip + 1, to })
+                .await;
+            let _ = internal.send(Internal::SyncBlocks(peer, r)).await;
+        });
+    }
+
+    async fn on_internal(&mut self, ev: Internal) -> anyhow::Result<()> {
+        match ev {
+            Internal::GossipTxs {
+                id,
+                source,
+                acceptance,
+            } => {
+                self.net
+                    .send(Command::Report {
+                        id,
+                        source,
+                        acceptance,
+                    })
+                    .await;
+            }
+            Internal::PeerTip(peer, height) => {
+                self.peer_tips.insert(peer, height);
+                // A gap of one height is consensus at work; more means we are behind.
+                let tip = self.shared.store.tip().height;
+                if height > tip + 1 && height > self.sync_target {
+                    self.sync_target = height;
+                    self.start_sync();
+                }
+            }
+            Internal::SyncBlocks(peer, result) => {
+                self.sync_in_flight = false;
+                let blocks = match result {
+                    Ok(SyncResponse::Blocks(b)) => b,
+                    Ok(other) => {
+                        warn!(%peer, ?other, "unexpected sync response");
+                        self.bad_peers
+                            .insert(peer, Instant::now() + Duration::from_secs(30));
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        debug!(%peer, error = %e, "sync request failed");
+                        self.bad_peers
+                            .insert(peer, Instant::now() + Duration::from_secs(5));
+                        return Ok(());
+                    }
+                };
+                let before = self.shared.store.tip().height;
+                for synced in blocks {
+                    if let Err(reason) = self.apply_synced(synced)? {
+                        warn!(%peer, %reason, "peer sent an invalid block over sync; ignoring it and the peer for a while");
+                        self.bad_peers
+                            .insert(peer, Instant::now() + Duration::from_secs(60));
+                        break;
+                    }
+                }
+                let after = self.shared.store.tip().height;
+                if after > before {
+                    let outs = self.machine.step(Input::Synced { height: after });
+                    self.carry_out(outs).await?;
+                }
+                self.update_status();
+                self.start_sync();
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies and commits one synced block. The inner error is the
+    /// peer's fault (bad block or certificate); the outer one is ours
+    /// (storage) and stops the node.
+    fn apply_synced(&mut self, synced: SyncedBlock) -> anyhow::Result<Result<(), String>> {
+        let store = self.shared.store.clone();
+        let tip = store.tip();
+        let block = match Block::decode(&synced.block, MAX_BLOCK_BYTES) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let height = tip.height + 1;
+        let hash = block.hash();
+        if let Err(e) = synced.cert.verify(
+            &self.shared.genesis.chain_id,
+            height,
+            &hash,
+            &self.shared.genesis.validator_keys(),
+        ) {
+            return Ok(Err(format!("block {height}: {e}")));
+        }
+        let executed = match executor::validate_block(
+            &store,
+            &self.shared.genesis,
+            &tip,
+            &block,
+            None,
+            &|_| false,
+        ) {
+            Ok(e) => e,
+            Err(ValidateError::Invalid(e)) => return Ok(Err(format!("block {height}: {e}"))),
+            Err(ValidateError::Store(e)) => return Err(e.into()),
+        };
+        self.commit(executed, &synced.cert, true)?;
+        Ok(Ok(()))
+    }
+}
