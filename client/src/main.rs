@@ -1,1 +1,724 @@
-fn main() {}
+//! `deltachain`: submit records to a Deltachain node, query the cross-city
+//! view, and verify answers against the validators' signatures.
+//!
+//! Exit codes: 0 success, 1 rejected (by the node, a business rule or a
+//! failed verification), 2 usage error, 3 node unreachable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use deltachain_client::records::{self, fen_to_yuan};
+use deltachain_client::{verify, Client, ClientError};
+use deltachain_protocol::{Genesis, Hash, Outcome};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(
+    name = "deltachain",
+    version,
+    about = "Client for the Deltachain credit chain"
+)]
+struct Cli {
+    /// Node API URL.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:7070",
+        env = "DELTACHAIN_NODE"
+    )]
+    node: String,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new member key file (mode 0600) and print its public key.
+    Keygen {
+        /// Key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign and submit a record.
+    Submit(Submit),
+    /// Query the chain.
+    #[command(subcommand)]
+    Query(Query),
+    /// Show a transaction and its receipt.
+    Tx {
+        /// Transaction hash.
+        hash: String,
+    },
+    /// Show a block by height, hash or `latest`.
+    Block {
+        /// Height, hash or `latest`.
+        id: String,
+    },
+    /// Show the node's status.
+    Status,
+    /// Verify a committed transaction against the validators in a genesis file.
+    Verify {
+        /// Transaction hash.
+        hash: String,
+        /// Genesis file of the network.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct Submit {
+    /// Member key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// Wait until the transaction is committed and show its receipt.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds to wait with --wait.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    #[command(subcommand)]
+    record: Record,
+}
+
+#[derive(Subcommand)]
+enum Record {
+    /// A credit record (credit_reporter).
+    Credit {
+        /// Enterprise USCC.
+        #[arg(long)]
+        enterprise: String,
+        /// loan, repayment, overdue, default, guarantee or rating.
+        #[arg(long)]
+        kind: String,
+        /// Contract or loan id.
+        #[arg(long)]
+        reference: String,
+        /// Amount in yuan (up to two decimals).
+        #[arg(long)]
+        amount: Option<String>,
+        /// Currency.
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        /// Date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// Rating grade (for kind rating).
+        #[arg(long)]
+        rating: Option<String>,
+        /// Free text.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Correct or withdraw one of your credit records (credit_reporter).
+    CreditCorrection {
+        /// Hash of the transaction that reported the record.
+        #[arg(long)]
+        tx: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Withdraw the record instead of annotating it.
+        #[arg(long)]
+        withdraw: bool,
+    },
+    /// Register an IP right (ip_registrar).
+    IpRegister {
+        /// Patent number (ZL...) or registration id.
+        #[arg(long)]
+        ip_id: String,
+        /// patent, trademark, copyright or software_copyright.
+        #[arg(long)]
+        kind: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Owner USCC.
+        #[arg(long)]
+        owner: String,
+        /// Registration date.
+        #[arg(long)]
+        date: String,
+    },
+    /// Transfer an IP right (ip_registrar).
+    IpTransfer {
+        /// The IP.
+        #[arg(long)]
+        ip_id: String,
+        /// New owner USCC.
+        #[arg(long)]
+        to: String,
+    },
+    /// Pledge an IP right to your bank (lender).
+    IpPledge {
+        /// The IP.
+        #[arg(long)]
+        ip_id: String,
+        /// Secured amount in yuan.
+        #[arg(long)]
+        amount: String,
+        /// Pledge contract reference.
+        #[arg(long)]
+        contract: String,
+        /// Last day of the pledge.
+        #[arg(long)]
+        until: String,
+    },
+    /// Release your bank's pledge (lender).
+    IpRelease {
+        /// The IP.
+        #[arg(long)]
+        ip_id: String,
+    },
+    /// Add a member (regulator).
+    MemberAdd {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// Its public key (hex).
+        #[arg(long)]
+        public_key: String,
+        /// Comma-separated roles.
+        #[arg(long)]
+        roles: String,
+    },
+    /// Remove a member (regulator).
+    MemberRemove {
+        /// Its public key (hex).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Change a member's roles (regulator).
+    MemberRoles {
+        /// Its public key (hex).
+        #[arg(long)]
+        public_key: String,
+        /// Comma-separated roles.
+        #[arg(long)]
+        roles: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Query {
+    /// An enterprise's credit records from every city and the IP it owns.
+    Enterprise {
+        /// USCC.
+        uscc: String,
+        /// Skip this many records (newest first).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Show at most this many records.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// An IP right: owner, active pledge and history.
+    Ip {
+        /// Patent number or registration id.
+        ip_id: String,
+    },
+}
+
+/// A failure and its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let code = match &e {
+            ClientError::Unreachable { .. } => 3,
+            ClientError::Input(_) => 2,
+            _ => 1,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+            .collect();
+        println!("  {}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    line(widths.iter().map(|w| "-".repeat(*w)).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+fn amount(v: &Value) -> String {
+    v.as_u64().map(fen_to_yuan).unwrap_or_else(|| "-".into())
+}
+
+fn short(v: &Value) -> String {
+    let t = s(v);
+    if t.len() == 64 {
+        format!("{}…", &t[..12])
+    } else {
+        t
+    }
+}
+
+fn parse_hash(h: &str) -> Result<Hash, Failure> {
+    Hash::from_hex(h).map_err(|e| usage(format!("transaction hash: {e}")))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let json_out = cli.json;
+    if let Command::Keygen { out } = &cli.command {
+        let key = deltachain_client::write_new_key(out)?;
+        if json_out {
+            println!("{}", json!({"public_key": key.public(), "file": out}));
+        } else {
+            println!("public key: {}", key.public());
+            println!(
+                "written to: {} (keep it secret; give the public key to your regulator)",
+                out.display()
+            );
+        }
+        return Ok(());
+    }
+    let client = Client::new(&cli.node)?;
+    match cli.command {
+        Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Status => {
+            let v = client.get("/v1/status").await?;
+            if json_out {
+                println!("{v:#}");
+            } else {
+                for k in [
+                    "chain_id",
+                    "node",
+                    "height",
+                    "latest_block_hash",
+                    "latest_block_time",
+                    "round",
+                    "step",
+                    "peers",
+                    "syncing",
+                    "mempool_txs",
+                    "validator",
+                ] {
+                    println!("{k:<18} {}", s(&v[k]));
+                }
+            }
+        }
+        Command::Submit(sub) => {
+            let payload = match sub.record {
+                Record::Credit {
+                    enterprise,
+                    kind,
+                    reference,
+                    amount,
+                    currency,
+                    date,
+                    rating,
+                    note,
+                } => records::credit(
+                    &enterprise,
+                    &kind,
+                    &reference,
+                    amount.as_deref(),
+                    &currency,
+                    &date,
+                    rating.as_deref(),
+                    note.as_deref(),
+                )?,
+                Record::CreditCorrection {
+                    tx,
+                    reason,
+                    withdraw,
+                } => records::credit_correction(&tx, &reason, withdraw)?,
+                Record::IpRegister {
+                    ip_id,
+                    kind,
+                    title,
+                    owner,
+                    date,
+                } => records::ip_register(&ip_id, &kind, &title, &owner, &date)?,
+                Record::IpTransfer { ip_id, to } => records::ip_transfer(&ip_id, &to)?,
+                Record::IpPledge {
+                    ip_id,
+                    amount,
+                    contract,
+                    until,
+                } => records::ip_pledge(&ip_id, &amount, &contract, &until)?,
+                Record::IpRelease { ip_id } => records::ip_release(&ip_id)?,
+                Record::MemberAdd {
+                    name,
+                    public_key,
+                    roles,
+                } => records::add_member(&name, &public_key, &roles)?,
+                Record::MemberRemove { public_key } => records::remove_member(&public_key)?,
+                Record::MemberRoles { public_key, roles } => {
+                    records::set_roles(&public_key, &roles)?
+                }
+            };
+            let key = deltachain_client::load_key(&sub.key)?;
+            let tx = client.sign(&key, payload).await?;
+            let hash = client.submit(&tx).await?;
+            if !sub.wait {
+                if json_out {
+                    println!("{}", json!({"tx_hash": hash, "status": "pending"}));
+                } else {
+                    println!("submitted {hash} (pending; follow it with `deltachain tx {hash}`)");
+                }
+                return Ok(());
+            }
+            let done = client.wait(&hash, Duration::from_secs(sub.timeout)).await?;
+            let outcome = done.receipt.outcome;
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"tx_hash": hash, "status": "committed", "height": done.height, "outcome": outcome, "reason": done.receipt.reason})
+                );
+            } else {
+                match outcome {
+                    Outcome::Applied => {
+                        println!("applied: {hash} committed at height {}", done.height)
+                    }
+                    Outcome::Rejected => println!(
+                        "REJECTED: {hash} committed at height {} but refused: {}",
+                        done.height,
+                        done.receipt.reason.as_deref().unwrap_or("no reason given")
+                    ),
+                }
+            }
+            if outcome == Outcome::Rejected {
+                return Err(Failure {
+                    code: 1,
+                    message: String::new(),
+                });
+            }
+        }
+        Command::Query(Query::Enterprise {
+            uscc,
+            offset,
+            limit,
+        }) => {
+            deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+            let v = client
+                .enterprise(&uscc, offset, limit.clamp(1, 500))
+                .await?;
+            if json_out {
+                println!("{v:#}");
+                return Ok(());
+            }
+            let records = v["credit_records"].as_array().cloned().unwrap_or_default();
+            println!(
+                "Enterprise {uscc}: {} credit record(s) from all cities, as of height {}",
+                s(&v["total_credit_records"]),
+                s(&v["as_of_height"])
+            );
+            if !records.is_empty() {
+                table(
+                    &[
+                        "DATE",
+                        "KIND",
+                        "AMOUNT (CNY)",
+                        "REFERENCE",
+                        "REPORTER",
+                        "STATUS",
+                        "TX",
+                    ],
+                    records
+                        .iter()
+                        .map(|r| {
+                            let mut status = s(&r["status"]);
+                            if let Some(c) = r["corrections"].as_array().and_then(|c| c.last()) {
+                                status = format!("{status}: {}", s(&c["reason"]));
+                            }
+                            vec![
+                                s(&r["date"]),
+                                s(&r["kind"])
+                                    + &r["rating"]
+                                        .as_str()
+                                        .map(|g| format!(" {g}"))
+                                        .unwrap_or_default(),
+                                amount(&r["amount_fen"]),
+                                s(&r["reference"]),
+                                s(&r["reporter"]["name"]),
+                                status,
+                                short(&r["tx_hash"]),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+            let ips = v["ip"].as_array().cloned().unwrap_or_default();
+            println!("IP owned: {}", ips.len());
+            if !ips.is_empty() {
+                table(
+                    &["IP", "KIND", "TITLE", "PLEDGE"],
+                    ips.iter()
+                        .map(|i| {
+                            let p = &i["active_pledge"];
+                            let pledge = if p.is_null() {
+                                "none".to_string()
+                            } else {
+                                format!(
+                                    "{} for {} CNY until {}",
+                                    s(&p["pledgee"]),
+                                    amount(&p["amount_fen"]),
+                                    s(&p["until"])
+                                )
+                            };
+                            vec![s(&i["ip_id"]), s(&i["kind"]), s(&i["title"]), pledge]
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Command::Query(Query::Ip { ip_id }) => {
+            deltachain_protocol::ip_id(&ip_id, None).map_err(|e| usage(e.to_string()))?;
+            let v = client.ip(&ip_id).await?;
+            if json_out {
+                println!("{v:#}");
+                return Ok(());
+            }
+            println!("IP {} ({})", s(&v["ip_id"]), s(&v["kind"]));
+            println!("  title       {}", s(&v["title"]));
+            println!("  owner       {}", s(&v["owner"]));
+            println!(
+                "  registered  {} by {}",
+                s(&v["registered_on"]),
+                s(&v["registrar"]["name"])
+            );
+            let p = &v["active_pledge"];
+            if p.is_null() {
+                println!("  pledge      none (free to pledge)");
+            } else {
+                println!(
+                    "  pledge      {} for {} CNY until {} (contract {}, tx {})",
+                    s(&p["pledgee"]),
+                    amount(&p["amount_fen"]),
+                    s(&p["until"]),
+                    s(&p["contract"]),
+                    short(&p["tx_hash"])
+                );
+            }
+            let history = v["history"].as_array().cloned().unwrap_or_default();
+            table(
+                &["HEIGHT", "TIME", "BY", "EVENT"],
+                history
+                    .iter()
+                    .map(|h| {
+                        let e = &h["event"];
+                        let event = match e {
+                            Value::String(x) => x.clone(),
+                            Value::Object(m) => m
+                                .iter()
+                                .map(|(k, v)| {
+                                    let detail: Vec<String> = v
+                                        .as_object()
+                                        .map(|o| {
+                                            o.iter()
+                                                .map(|(a, b)| {
+                                                    if a == "amount_fen" {
+                                                        format!("amount={} CNY", amount(b))
+                                                    } else {
+                                                        format!("{a}={}", s(b))
+                                                    }
+                                                })
+                                                .collect()
+                                        })
+                                        .unwrap_or_default();
+                                    format!("{k} {}", detail.join(" "))
+                                })
+                                .collect::<Vec<_>>()
+                                .join(""),
+                            _ => e.to_string(),
+                        };
+                        vec![
+                            s(&h["height"]),
+                            s(&h["time"]),
+                            s(&h["sender"]["name"]),
+                            event,
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        Command::Tx { hash } => {
+            let hash = parse_hash(&hash)?;
+            let v = client.get(&format!("/v1/txs/{hash}")).await?;
+            if json_out {
+                println!("{v:#}");
+                return Ok(());
+            }
+            println!("transaction {hash}");
+            println!("  status   {}", s(&v["status"]));
+            if v["status"] == "committed" {
+                println!("  height   {} (index {})", s(&v["height"]), s(&v["index"]));
+                println!("  outcome  {}", s(&v["receipt"]["outcome"]));
+                if !v["receipt"]["reason"].is_null() {
+                    println!("  reason   {}", s(&v["receipt"]["reason"]));
+                }
+            }
+            println!(
+                "  sender   {} ({})",
+                s(&v["tx"]["sender"]["name"]),
+                short(&v["tx"]["sender"]["public_key"])
+            );
+            println!("  nonce    {}", s(&v["tx"]["nonce"]));
+            println!("  kind     {}", s(&v["tx"]["kind"]));
+            println!("  payload  {}", v["tx"]["payload"]);
+        }
+        Command::Block { id } => {
+            if id != "latest" && id.parse::<u64>().is_err() && Hash::from_hex(&id).is_err() {
+                return Err(usage(format!(
+                    "{id:?} is not a height, a block hash or `latest`"
+                )));
+            }
+            let v = client.block(&id).await?;
+            if json_out {
+                println!("{v:#}");
+                return Ok(());
+            }
+            println!("block {} {}", s(&v["height"]), s(&v["hash"]));
+            println!("  time       {}", s(&v["header"]["time"]));
+            println!("  proposer   {}", short(&v["header"]["proposer"]));
+            println!("  state root {}", s(&v["header"]["state_root"]));
+            println!(
+                "  signed by  {} validator(s) in round {}",
+                v["commit"]["signatures"]
+                    .as_array()
+                    .map(|a| a.len())
+                    .unwrap_or(0),
+                s(&v["commit"]["round"])
+            );
+            let txs = v["txs"].as_array().cloned().unwrap_or_default();
+            let receipts = v["receipts"].as_array().cloned().unwrap_or_default();
+            println!("  {} transaction(s)", txs.len());
+            if !txs.is_empty() {
+                table(
+                    &["#", "TX", "KIND", "SENDER", "OUTCOME"],
+                    txs.iter()
+                        .zip(receipts.iter())
+                        .enumerate()
+                        .map(|(i, (t, r))| {
+                            let mut outcome = s(&r["outcome"]);
+                            if !r["reason"].is_null() {
+                                outcome = format!("{outcome}: {}", s(&r["reason"]));
+                            }
+                            vec![
+                                i.to_string(),
+                                short(&t["tx_hash"]),
+                                s(&t["kind"]),
+                                s(&t["sender"]["name"]),
+                                outcome,
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Command::Verify { hash, genesis } => {
+            let hash = parse_hash(&hash)?;
+            let text = std::fs::read_to_string(&genesis)
+                .map_err(|e| usage(format!("cannot read genesis {}: {e}", genesis.display())))?;
+            let g = Genesis::from_json(&text)
+                .map_err(|e| usage(format!("{}: {e}", genesis.display())))?;
+            let proof = client.proof(&hash).await?;
+            match verify::verify_proof(&proof, &hash, &g) {
+                Ok(v) => {
+                    if json_out {
+                        println!(
+                            "{}",
+                            json!({"verified": true, "tx_hash": hash, "height": v.height, "block_hash": v.block_hash, "signers": v.signers, "validators": v.validators, "outcome": proof.receipt.outcome, "reason": proof.receipt.reason})
+                        );
+                    } else {
+                        println!("VERIFIED: transaction {hash}");
+                        println!("  is in block {} ({}),", v.height, v.block_hash);
+                        println!(
+                            "  certified by {} of {} validators of chain {},",
+                            v.signers, v.validators, g.chain_id
+                        );
+                        println!(
+                            "  with outcome {}{}",
+                            serde_json::to_value(proof.receipt.outcome)
+                                .map(|o| s(&o))
+                                .unwrap_or_default(),
+                            proof
+                                .receipt
+                                .reason
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+                Err(e) => {
+                    if json_out {
+                        println!(
+                            "{}",
+                            json!({"verified": false, "tx_hash": hash, "error": e.to_string()})
+                        );
+                    }
+                    return Err(Failure {
+                        code: 1,
+                        message: format!("NOT VERIFIED: {e}"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}

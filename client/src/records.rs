@@ -1,0 +1,259 @@
+//! Builders for each record kind, from the strings a clerk types: amounts in
+//! yuan with up to two decimals, ISO dates, USCCs and patent numbers. Every
+//! builder validates the whole payload before it is signed.
+
+use deltachain_protocol::{
+    AddMember, Credit, CreditCorrection, CreditKind, Date, Hash, IpKind, IpPledge, IpRegister,
+    IpRelease, IpTransfer, Payload, PublicKey, RemoveMember, Roles, SetRoles,
+};
+
+use crate::ClientError;
+
+fn input(msg: impl Into<String>) -> ClientError {
+    ClientError::Input(msg.into())
+}
+
+/// Parses yuan (`1234`, `1234.5`, `1234.56`, `1,234.56`) into fen.
+pub fn yuan_to_fen(s: &str) -> Result<u64, ClientError> {
+    let clean: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != '_')
+        .collect();
+    let bad = || {
+        input(format!(
+            "amount {s:?} must be yuan with at most two decimals, like 5000000 or 1234.56"
+        ))
+    };
+    let (whole, frac) = clean.split_once('.').unwrap_or((&clean, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let frac: u64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(100)
+        .and_then(|f| f.checked_add(frac))
+        .ok_or_else(|| input(format!("amount {s:?} is too large")))
+}
+
+/// Formats fen as yuan with two decimals.
+pub fn fen_to_yuan(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+fn date(field: &str, s: &str) -> Result<Date, ClientError> {
+    Date::parse(s).map_err(|e| input(format!("--{field}: {e}")))
+}
+
+fn checked(p: Payload) -> Result<Payload, ClientError> {
+    p.validate().map_err(|e| input(format!("invalid {e}")))?;
+    Ok(p)
+}
+
+/// A credit record.
+#[allow(clippy::too_many_arguments)]
+pub fn credit(
+    enterprise: &str,
+    kind: &str,
+    reference: &str,
+    amount_yuan: Option<&str>,
+    currency: &str,
+    on: &str,
+    rating: Option<&str>,
+    note: Option<&str>,
+) -> Result<Payload, ClientError> {
+    let kind: CreditKind = kind
+        .parse()
+        .map_err(|e: String| input(format!("--kind: {e}")))?;
+    checked(Payload::Credit(Credit {
+        enterprise: enterprise.into(),
+        kind,
+        reference: reference.into(),
+        amount_fen: amount_yuan.map(yuan_to_fen).transpose()?,
+        currency: currency.into(),
+        date: date("date", on)?,
+        rating: rating.map(Into::into),
+        note: note.map(Into::into),
+    }))
+}
+
+/// A correction or withdrawal of one of the sender's credit records.
+pub fn credit_correction(
+    original_tx: &str,
+    reason: &str,
+    withdraw: bool,
+) -> Result<Payload, ClientError> {
+    let original_tx = Hash::from_hex(original_tx).map_err(|e| input(format!("--tx: {e}")))?;
+    checked(Payload::CreditCorrection(CreditCorrection {
+        original_tx,
+        reason: reason.into(),
+        withdraw,
+    }))
+}
+
+/// An IP registration.
+pub fn ip_register(
+    ip_id: &str,
+    kind: &str,
+    title: &str,
+    owner: &str,
+    on: &str,
+) -> Result<Payload, ClientError> {
+    let kind: IpKind = kind
+        .parse()
+        .map_err(|e: String| input(format!("--kind: {e}")))?;
+    checked(Payload::IpRegister(IpRegister {
+        ip_id: ip_id.into(),
+        kind,
+        title: title.into(),
+        owner: owner.into(),
+        registered_on: date("date", on)?,
+    }))
+}
+
+/// An IP transfer.
+pub fn ip_transfer(ip_id: &str, to: &str) -> Result<Payload, ClientError> {
+    checked(Payload::IpTransfer(IpTransfer {
+        ip_id: ip_id.into(),
+        new_owner: to.into(),
+    }))
+}
+
+/// An IP pledge to the sending bank.
+pub fn ip_pledge(
+    ip_id: &str,
+    amount_yuan: &str,
+    contract: &str,
+    until: &str,
+) -> Result<Payload, ClientError> {
+    checked(Payload::IpPledge(IpPledge {
+        ip_id: ip_id.into(),
+        amount_fen: yuan_to_fen(amount_yuan)?,
+        contract: contract.into(),
+        until: date("until", until)?,
+    }))
+}
+
+/// An IP release.
+pub fn ip_release(ip_id: &str) -> Result<Payload, ClientError> {
+    checked(Payload::IpRelease(IpRelease {
+        ip_id: ip_id.into(),
+    }))
+}
+
+fn key(s: &str) -> Result<PublicKey, ClientError> {
+    PublicKey::from_hex(s).map_err(|e| input(format!("--public-key: {e}")))
+}
+
+fn roles(s: &str) -> Result<Roles, ClientError> {
+    Roles::parse_list(s).map_err(|e| input(format!("--roles: {e}")))
+}
+
+/// A new member (regulator only).
+pub fn add_member(name: &str, public_key: &str, role_list: &str) -> Result<Payload, ClientError> {
+    checked(Payload::AddMember(AddMember {
+        name: name.into(),
+        public_key: key(public_key)?,
+        roles: roles(role_list)?,
+    }))
+}
+
+/// Removal of a member (regulator only).
+pub fn remove_member(public_key: &str) -> Result<Payload, ClientError> {
+    checked(Payload::RemoveMember(RemoveMember {
+        public_key: key(public_key)?,
+    }))
+}
+
+/// New roles for a member (regulator only).
+pub fn set_roles(public_key: &str, role_list: &str) -> Result<Payload, ClientError> {
+    checked(Payload::SetRoles(SetRoles {
+        public_key: key(public_key)?,
+        roles: roles(role_list)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_parsing() {
+        assert_eq!(yuan_to_fen("5000000").unwrap(), 500_000_000);
+        assert_eq!(yuan_to_fen("1234.5").unwrap(), 123_450);
+        assert_eq!(yuan_to_fen("1,234.56").unwrap(), 123_456);
+        assert_eq!(yuan_to_fen("0.01").unwrap(), 1);
+        for bad in [
+            "-1",
+            "1.234",
+            "abc",
+            "",
+            "1e5",
+            ".5",
+            "99999999999999999999",
+        ] {
+            assert!(yuan_to_fen(bad).is_err(), "{bad}");
+        }
+        assert_eq!(fen_to_yuan(123_456), "1234.56");
+    }
+
+    #[test]
+    fn builders_validate() {
+        credit(
+            "91350100M000100Y43",
+            "loan",
+            "LN-1",
+            Some("100"),
+            "CNY",
+            "2026-01-01",
+            None,
+            None,
+        )
+        .unwrap();
+        let e = credit(
+            "91350100M000100Y44",
+            "loan",
+            "LN-1",
+            Some("100"),
+            "CNY",
+            "2026-01-01",
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("enterprise"), "{e}");
+        assert!(credit(
+            "91350100M000100Y43",
+            "lone",
+            "LN-1",
+            Some("1"),
+            "CNY",
+            "2026-01-01",
+            None,
+            None
+        )
+        .is_err());
+        assert!(ip_register(
+            "ZL201710601862.4",
+            "patent",
+            "t",
+            "91350100M000100Y43",
+            "2020-01-01"
+        )
+        .is_err());
+        ip_register(
+            "ZL201710601862.3",
+            "patent",
+            "t",
+            "91350100M000100Y43",
+            "2020-01-01",
+        )
+        .unwrap();
+        assert!(ip_pledge("ZL201710601862.3", "100", "C-1", "2027-02-30").is_err());
+    }
+}
