@@ -4,7 +4,8 @@
 //! after the pilot cities (`shanghai`, `nanjing`, `hangzhou`, `hefei`,
 //! `jiaxing`, then `node6`, ...) with its `node.key` and `config.toml`, and
 //! the demo members' keys under `members/`. Node i serves the API on
-//! 127.0.0.1:(P+i) and listens for peers on 127.0.0.1:(P+100+i).
+//! 127.0.0.1:(P+i) and listens for peers on 127.0.0.1:(P+100+i); full nodes
+//! follow the validators' numbering.
 
 use std::path::{Path, PathBuf};
 
@@ -60,13 +61,16 @@ fn node_config(
     genesis_file: &str,
     api_port: u16,
     p2p_port: u16,
+    peers: Vec<String>,
+    full_nodes: Vec<String>,
 ) -> Result<String, String> {
     let cfg = NodeConfig {
         name: name.into(),
         genesis_file: genesis_file.into(),
         p2p: P2pConfig {
             listen: format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
-            ..P2pConfig::default()
+            peers,
+            full_nodes,
         },
         api: ApiConfig {
             listen: format!("127.0.0.1:{api_port}"),
@@ -77,10 +81,13 @@ fn node_config(
     toml::to_string_pretty(&cfg).map_err(|e| e.to_string())
 }
 
-/// Writes an `n`-validator network under `out`. Refuses to overwrite one.
+/// Writes an `n`-validator network under `out`, plus `full_nodes`
+/// non-validating nodes (`full1`, ...) that every validator allows and that
+/// dial every validator. Refuses to overwrite a network.
 pub fn testnet(
     out: &Path,
     n: usize,
+    full_nodes: usize,
     base_port: u16,
     chain_id: &str,
     params: ConsensusParams,
@@ -88,7 +95,10 @@ pub fn testnet(
     if !(1..=100).contains(&n) {
         return Err(format!("--nodes must be between 1 and 100, got {n}"));
     }
-    if base_port as usize + 100 + n > 65_535 {
+    if full_nodes > 16 {
+        return Err(format!("--full-nodes must be at most 16, got {full_nodes}"));
+    }
+    if base_port as usize + 100 + n + full_nodes > 65_535 {
         return Err(format!(
             "--base-port {base_port} leaves no room for {n} nodes"
         ));
@@ -100,7 +110,15 @@ pub fn testnet(
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut full = Vec::new();
+    for j in 0..full_nodes {
+        let key = random_key()?;
+        let peer = crate::network::peer_id_of(&key.public())?;
+        full.push((format!("full{}", j + 1), key, peer));
+    }
+    let allowed: Vec<String> = full.iter().map(|(_, _, p)| p.to_string()).collect();
     let mut validators = Vec::new();
+    let mut dial = Vec::new();
     for i in 0..n {
         let (name, city) = validator_name(i);
         let home = out.join(&name);
@@ -112,8 +130,19 @@ pub fn testnet(
         let p2p = base_port + 100 + i as u16;
         write(
             &home.join("config.toml"),
-            &node_config(&name, "../genesis.json", api, p2p)?,
+            &node_config(
+                &name,
+                "../genesis.json",
+                api,
+                p2p,
+                Vec::new(),
+                allowed.clone(),
+            )?,
         )?;
+        dial.push(format!(
+            "/ip4/127.0.0.1/tcp/{p2p}/p2p/{}",
+            crate::network::peer_id_of(&key.public())?
+        ));
         validators.push(ValidatorInfo {
             name,
             city,
@@ -132,12 +161,24 @@ pub fn testnet(
         .validate()
         .map_err(|e| format!("generated genesis is invalid: {e}"))?;
     write(&out.join("genesis.json"), &genesis.to_json())?;
+    for (j, (name, key, _)) in full.iter().enumerate() {
+        let home = out.join(name);
+        std::fs::create_dir_all(&home)
+            .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+        write_key(&home.join("node.key"), key)?;
+        let api = base_port + (n + j) as u16;
+        let p2p = base_port + 100 + (n + j) as u16;
+        write(
+            &home.join("config.toml"),
+            &node_config(name, "../genesis.json", api, p2p, dial.clone(), Vec::new())?,
+        )?;
+    }
     Ok(genesis)
 }
 
 /// Creates a one-validator development home if `home` has none yet.
 /// Returns true if it was created.
-pub fn ensure_dev_home(home: &Path) -> Result<bool, String> {
+pub fn ensure_dev_home(home: &Path, api_port: u16, p2p_port: u16) -> Result<bool, String> {
     if home.join("genesis.json").exists() {
         return Ok(false);
     }
@@ -163,14 +204,21 @@ pub fn ensure_dev_home(home: &Path) -> Result<bool, String> {
             name: "dev".into(),
             city: "Shanghai".into(),
             public_key: key.public(),
-            p2p_addr: "/ip4/127.0.0.1/tcp/7170".into(),
+            p2p_addr: format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
         }],
         members: demo_members(&home.join("members"))?,
         params,
     };
     write(
         &home.join("config.toml"),
-        &node_config("dev", "genesis.json", 7070, 7170)?,
+        &node_config(
+            "dev",
+            "genesis.json",
+            api_port,
+            p2p_port,
+            Vec::new(),
+            Vec::new(),
+        )?,
     )?;
     write(&home.join("genesis.json"), &genesis.to_json())?;
     Ok(true)

@@ -32,6 +32,9 @@ enum Command {
         /// Number of validators.
         #[arg(long, default_value_t = 5)]
         nodes: usize,
+        /// Number of non-validating full nodes (full1, ...), allowed by every validator.
+        #[arg(long, default_value_t = 0)]
+        full_nodes: usize,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -56,6 +59,12 @@ enum Command {
         /// Home directory; created with demo member keys on first run.
         #[arg(long, default_value = ".deltachain-dev")]
         home: PathBuf,
+        /// API port, used when the home is created.
+        #[arg(long, default_value_t = 7070)]
+        api_port: u16,
+        /// Peer port, used when the home is created.
+        #[arg(long, default_value_t = 7170)]
+        p2p_port: u16,
     },
     /// Replay a stopped node's chain from genesis and check every block,
     /// certificate, receipt and the state.
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
         })(),
         Command::Testnet {
             nodes,
+            full_nodes,
             out,
             base_port,
             chain_id,
@@ -113,7 +123,7 @@ fn main() -> ExitCode {
                 max_block_interval_ms: block_interval_ms.max(1),
                 ..ConsensusParams::default()
             };
-            let g = devnet::testnet(&out, nodes, base_port, &chain_id, params)
+            let g = devnet::testnet(&out, nodes, full_nodes, base_port, &chain_id, params)
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "wrote a {nodes}-validator network for chain {} to {}",
@@ -129,6 +139,13 @@ fn main() -> ExitCode {
                     out.join(&v.name).display()
                 );
             }
+            for j in 0..full_nodes {
+                println!(
+                    "  {:<10} api http://127.0.0.1:{}  (full node)",
+                    format!("full{}", j + 1),
+                    base_port as usize + nodes + j
+                );
+            }
             println!("member keys in {}", out.join("members").display());
             println!(
                 "start each node with: deltachain-node run --home {}/<city>",
@@ -137,8 +154,12 @@ fn main() -> ExitCode {
             Ok(())
         })(),
         Command::Run { home } => run_node(home),
-        Command::Dev { home } => (|| {
-            if devnet::ensure_dev_home(&home).map_err(anyhow::Error::msg)? {
+        Command::Dev {
+            home,
+            api_port,
+            p2p_port,
+        } => (|| {
+            if devnet::ensure_dev_home(&home, api_port, p2p_port).map_err(anyhow::Error::msg)? {
                 eprintln!(
                     "created a development chain in {} (member keys in {}/members)",
                     home.display(),

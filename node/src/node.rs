@@ -324,7 +324,12 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         timers: BTreeMap::new(),
         timer_seq: 0,
         executed: BTreeMap::new(),
-        envelope_seq: 0,
+        // Distinct across restarts, so a restarted node never republishes
+        // bytes its peers' gossip caches still hold.
+        envelope_seq: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
         gossip_buf: Vec::new(),
         gossip_bytes: 0,
         build_pending: None,
