@@ -1,1 +1,251 @@
-//! x
+//! Helpers for multi-node tests over real `deltachain-node` processes.
+//!
+//! A [`Net`] generates a testnet in a temporary directory with
+//! `deltachain-node testnet`, starts nodes as child processes on free
+//! loopback ports, and kills every process and removes the directory when
+//! dropped, whatever the test's outcome.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of a workspace binary (built by `cargo test --workspace`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build --workspace`) so the binaries are built",
+        path.display()
+    );
+    path
+}
+
+static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Multi-node tests take this lock so that only one network runs at a time
+/// on a 2-core machine; a panicking test does not poison the others.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ports_free(base: u16, count: u16) -> bool {
+    (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok() && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok())
+}
+
+/// A base port P such that P..P+count and P+100..P+100+count are free.
+pub fn free_base(count: u16) -> u16 {
+    let pid = std::process::id() as u16;
+    loop {
+        let slot = NEXT_BASE.fetch_add(1, Ordering::Relaxed);
+        let base = 20_000 + ((pid.wrapping_mul(7) % 100) + slot * 3) % 150 * 200;
+        if ports_free(base, count) {
+            return base;
+        }
+    }
+}
+
+/// One running node process.
+pub struct NodeProc {
+    /// Home directory.
+    pub home: PathBuf,
+    /// API URL.
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns how long the node took to exit.
+    pub fn terminate(&mut self) -> Duration {
+        let start = Instant::now();
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return start.elapsed();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `deltachain-node run --home home`, logging to `home/node.log`.
+pub fn start_node(home: &Path, url: String) -> NodeProc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("node.log"))
+        .expect("log file");
+    let child = Command::new(bin("deltachain-node"))
+        .args(["run", "--home"])
+        .arg(home)
+        .env("RUST_LOG", "info,libp2p_gossipsub=error")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start deltachain-node");
+    NodeProc { home: home.to_path_buf(), url, child: Some(child) }
+}
+
+/// A generated testnet.
+pub struct Net {
+    /// Temporary directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// Base port.
+    pub base: u16,
+    /// Validator count.
+    pub validators: usize,
+    /// Home names in port order (validators, then full nodes).
+    pub names: Vec<String>,
+}
+
+impl Net {
+    /// Generates `n` validators and `full` full nodes with a short idle block interval.
+    pub fn generate(n: usize, full: usize, block_interval_ms: u64) -> Net {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let base = free_base((n + full) as u16);
+        let out = Command::new(bin("deltachain-node"))
+            .args(["testnet", "--nodes", &n.to_string(), "--full-nodes", &full.to_string(), "--base-port", &base.to_string()])
+            .args(["--block-interval-ms", &block_interval_ms.to_string(), "--out"])
+            .arg(dir.path())
+            .output()
+            .expect("run testnet");
+        assert!(out.status.success(), "testnet failed: {}", String::from_utf8_lossy(&out.stderr));
+        let cities = ["shanghai", "nanjing", "hangzhou", "hefei", "jiaxing"];
+        let mut names: Vec<String> = (0..n)
+            .map(|i| cities.get(i).map(|c| c.to_string()).unwrap_or(format!("node{}", i + 1)))
+            .collect();
+        names.extend((0..full).map(|j| format!("full{}", j + 1)));
+        Net { dir, base, validators: n, names }
+    }
+
+    /// Home of node `i`.
+    pub fn home(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.names[i])
+    }
+
+    /// API URL of node `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.base as usize + i)
+    }
+
+    /// Starts node `i`.
+    pub fn start(&self, i: usize) -> NodeProc {
+        start_node(&self.home(i), self.url(i))
+    }
+
+    /// A member key file.
+    pub fn member_key(&self, name: &str) -> PathBuf {
+        self.dir.path().join("members").join(format!("{name}.key"))
+    }
+
+    /// Genesis file.
+    pub fn genesis(&self) -> PathBuf {
+        self.dir.path().join("genesis.json")
+    }
+}
+
+/// A plain HTTP/1.1 request over std, so tests need no HTTP tool on the
+/// machine. Returns (status, body).
+pub fn http(url: &str, method: &str, path: &str, body: Option<&[u8]>) -> Option<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, buf[split + 4..].to_vec()))
+}
+
+/// GET returning JSON, or None if the node does not answer.
+pub fn get(url: &str, path: &str) -> Option<Value> {
+    let (status, body) = http(url, "GET", path, None)?;
+    if status != 200 {
+        return None;
+    }
+    serde_json::from_slice(&body).ok()
+}
+
+/// Height of a node, or None if unreachable.
+pub fn height(url: &str) -> Option<u64> {
+    get(url, "/v1/status").and_then(|v| v["height"].as_u64())
+}
+
+/// Block hash at a height.
+pub fn block_hash(url: &str, h: u64) -> Option<String> {
+    get(url, &format!("/v1/blocks/{h}")).and_then(|v| v["hash"].as_str().map(String::from))
+}
+
+/// Waits until `cond` holds, polling; panics with `what` on timeout.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Asserts every node agrees on block hashes for heights 1..=upto.
+pub fn assert_same_chain(urls: &[String], upto: u64) {
+    for h in 1..=upto {
+        let hashes: Vec<Option<String>> = urls.iter().map(|u| block_hash(u, h)).collect();
+        let first = hashes[0].clone().unwrap_or_else(|| panic!("{} lacks block {h}", urls[0]));
+        for (u, hash) in urls.iter().zip(&hashes) {
+            assert_eq!(hash.as_ref(), Some(&first), "{u} disagrees at height {h}");
+        }
+    }
+}
+
+/// Runs the `deltachain` CLI; returns (exit code, stdout, stderr).
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin("deltachain")).args(args).output().expect("run deltachain");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
