@@ -37,7 +37,10 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn ports_free(base: u16, count: u16) -> bool {
-    (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok() && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok())
+    (0..count).all(|i| {
+        TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+            && TcpListener::bind(("127.0.0.1", base + 100 + i)).is_ok()
+    })
 }
 
 /// A base port P such that P..P+count and P+100..P+100+count are free.
@@ -79,7 +82,10 @@ impl NodeProc {
     pub fn terminate(&mut self) -> Duration {
         let start = Instant::now();
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -115,7 +121,11 @@ pub fn start_node(home: &Path, url: String) -> NodeProc {
         .stderr(log)
         .spawn()
         .expect("start deltachain-node");
-    NodeProc { home: home.to_path_buf(), url, child: Some(child) }
+    NodeProc {
+        home: home.to_path_buf(),
+        url,
+        child: Some(child),
+    }
 }
 
 /// A generated testnet.
@@ -136,18 +146,44 @@ impl Net {
         let dir = tempfile::tempdir().expect("temp dir");
         let base = free_base((n + full) as u16);
         let out = Command::new(bin("deltachain-node"))
-            .args(["testnet", "--nodes", &n.to_string(), "--full-nodes", &full.to_string(), "--base-port", &base.to_string()])
-            .args(["--block-interval-ms", &block_interval_ms.to_string(), "--out"])
+            .args([
+                "testnet",
+                "--nodes",
+                &n.to_string(),
+                "--full-nodes",
+                &full.to_string(),
+                "--base-port",
+                &base.to_string(),
+            ])
+            .args([
+                "--block-interval-ms",
+                &block_interval_ms.to_string(),
+                "--out",
+            ])
             .arg(dir.path())
             .output()
             .expect("run testnet");
-        assert!(out.status.success(), "testnet failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "testnet failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let cities = ["shanghai", "nanjing", "hangzhou", "hefei", "jiaxing"];
         let mut names: Vec<String> = (0..n)
-            .map(|i| cities.get(i).map(|c| c.to_string()).unwrap_or(format!("node{}", i + 1)))
+            .map(|i| {
+                cities
+                    .get(i)
+                    .map(|c| c.to_string())
+                    .unwrap_or(format!("node{}", i + 1))
+            })
             .collect();
         names.extend((0..full).map(|j| format!("full{}", j + 1)));
-        Net { dir, base, validators: n, names }
+        Net {
+            dir,
+            base,
+            validators: n,
+            names,
+        }
     }
 
     /// Home of node `i`.
@@ -233,7 +269,9 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 pub fn assert_same_chain(urls: &[String], upto: u64) {
     for h in 1..=upto {
         let hashes: Vec<Option<String>> = urls.iter().map(|u| block_hash(u, h)).collect();
-        let first = hashes[0].clone().unwrap_or_else(|| panic!("{} lacks block {h}", urls[0]));
+        let first = hashes[0]
+            .clone()
+            .unwrap_or_else(|| panic!("{} lacks block {h}", urls[0]));
         for (u, hash) in urls.iter().zip(&hashes) {
             assert_eq!(hash.as_ref(), Some(&first), "{u} disagrees at height {h}");
         }
@@ -242,7 +280,10 @@ pub fn assert_same_chain(urls: &[String], upto: u64) {
 
 /// Runs the `deltachain` CLI; returns (exit code, stdout, stderr).
 pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin("deltachain")).args(args).output().expect("run deltachain");
+    let out = Command::new(bin("deltachain"))
+        .args(args)
+        .output()
+        .expect("run deltachain");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

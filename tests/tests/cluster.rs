@@ -11,7 +11,10 @@ use deltachain_protocol::Outcome;
 use deltachain_tests::*;
 
 fn heights(net: &Net, nodes: &[usize]) -> Vec<u64> {
-    nodes.iter().map(|&i| height(&net.url(i)).unwrap_or(0)).collect()
+    nodes
+        .iter()
+        .map(|&i| height(&net.url(i)).unwrap_or(0))
+        .collect()
 }
 
 fn urls(net: &Net, nodes: &[usize]) -> Vec<String> {
@@ -19,9 +22,11 @@ fn urls(net: &Net, nodes: &[usize]) -> Vec<String> {
 }
 
 fn wait_all_at_least(net: &Net, nodes: &[usize], h: u64, timeout_s: u64) {
-    wait_for(&format!("nodes {nodes:?} to reach height {h}"), Duration::from_secs(timeout_s), || {
-        heights(net, nodes).iter().all(|x| *x >= h)
-    });
+    wait_for(
+        &format!("nodes {nodes:?} to reach height {h}"),
+        Duration::from_secs(timeout_s),
+        || heights(net, nodes).iter().all(|x| *x >= h),
+    );
 }
 
 /// Four validators commit at least 20 heights with identical hashes; a
@@ -35,22 +40,47 @@ fn four_validators_commit_identical_blocks() {
     wait_all_at_least(&net, &[0, 1, 2, 3], 20, 90);
     assert_same_chain(&urls(&net, &[0, 1, 2, 3]), 20);
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let key = deltachain_client::load_key(&net.member_key("ipo-hangzhou")).unwrap();
-    let payload = records::ip_register("ZL202110123456.4", "patent", "Hydrogen fuel cell stack", "91110108551385082Q", "2021-03-15");
+    let payload = records::ip_register(
+        "ZL202110123456.4",
+        "patent",
+        "Hydrogen fuel cell stack",
+        "91110108551385082Q",
+        "2021-03-15",
+    );
     let payload = payload.unwrap_or_else(|_| {
         // Pick a valid check digit for this serial rather than hard-code it.
         let check = deltachain_protocol::validate::patent_check_digit("202110123456").unwrap();
-        records::ip_register(&format!("ZL202110123456.{check}"), "patent", "Hydrogen fuel cell stack", "91110108551385082Q", "2021-03-15").unwrap()
+        records::ip_register(
+            &format!("ZL202110123456.{check}"),
+            "patent",
+            "Hydrogen fuel cell stack",
+            "91110108551385082Q",
+            "2021-03-15",
+        )
+        .unwrap()
     });
     let done = rt
-        .block_on(Client::new(&net.url(2)).unwrap().submit_and_wait(&key, payload, Duration::from_secs(30)))
+        .block_on(Client::new(&net.url(2)).unwrap().submit_and_wait(
+            &key,
+            payload,
+            Duration::from_secs(30),
+        ))
         .expect("committed");
     assert_eq!(done.receipt.outcome, Outcome::Applied);
     for i in 0..4 {
-        wait_for("the transaction on every node", Duration::from_secs(10), || {
-            get(&net.url(i), &format!("/v1/txs/{}", done.tx_hash)).is_some_and(|v| v["status"] == "committed")
-        });
+        wait_for(
+            "the transaction on every node",
+            Duration::from_secs(10),
+            || {
+                get(&net.url(i), &format!("/v1/txs/{}", done.tx_hash))
+                    .is_some_and(|v| v["status"] == "committed")
+            },
+        );
     }
     let took = nodes[1].terminate();
     assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
@@ -73,7 +103,11 @@ fn killed_validator_catches_up_by_sync() {
     let common = heights(&net, &[0, 1, 2, 3]).into_iter().min().unwrap();
     assert_same_chain(&urls(&net, &[0, 1, 2, 3]), common);
     let log = std::fs::read_to_string(net.home(3).join("node.log")).unwrap();
-    assert!(log.contains("synced=true"), "the restarted node did not use block sync:\n{}", log.lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+    assert!(
+        log.contains("synced=true"),
+        "the restarted node did not use block sync:\n{}",
+        log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    );
 }
 
 /// A full node started after 15 heights syncs from height 0.
@@ -113,7 +147,13 @@ fn peer_outside_allowlist_is_refused() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| format!("\"{}/p2p/{}\"", v["p2p_addr"].as_str().unwrap(), v["peer_id"].as_str().unwrap()))
+        .map(|v| {
+            format!(
+                "\"{}/p2p/{}\"",
+                v["p2p_addr"].as_str().unwrap(),
+                v["peer_id"].as_str().unwrap()
+            )
+        })
         .collect();
     let base = free_base(1);
     std::fs::write(
@@ -128,12 +168,22 @@ fn peer_outside_allowlist_is_refused() {
     let outsider = start_node(&home, format!("http://127.0.0.1:{base}"));
     let before = heights(&net, &[0])[0];
     wait_all_at_least(&net, &[0, 1, 2, 3], before + 10, 60);
-    assert_eq!(height(&outsider.url), Some(0), "the outsider must not receive blocks");
+    assert_eq!(
+        height(&outsider.url),
+        Some(0),
+        "the outsider must not receive blocks"
+    );
     for i in 0..4 {
-        assert_eq!(get(&net.url(i), "/v1/status").unwrap()["peers"], 3, "validator {i} kept a foreign peer");
+        assert_eq!(
+            get(&net.url(i), "/v1/status").unwrap()["peers"],
+            3,
+            "validator {i} kept a foreign peer"
+        );
     }
     let refused = (0..4).any(|i| {
-        std::fs::read_to_string(net.home(i).join("node.log")).unwrap_or_default().contains("refused incoming connection")
+        std::fs::read_to_string(net.home(i).join("node.log"))
+            .unwrap_or_default()
+            .contains("refused incoming connection")
     });
     assert!(refused, "no validator logged the refused connection");
 }
