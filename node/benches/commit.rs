@@ -1,5 +1,6 @@
 //! Executing and committing a block of 1,000 credit records: the cost of the
 //! ledger plus one atomic sled batch and flush.
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use deltachain_node::executor::{build_block, validate_block};

@@ -363,7 +363,7 @@ fn stateless_checks_name_the_field() {
         enterprise: "91350100M000100Y43".into(),
         kind: CreditKind::Loan,
         reference: "LN-2026-001".into(),
-        amount_fen: Some(500_000_00),
+        amount_fen: Some(50_000_000),
         currency: "CNY".into(),
         date: Date::parse("2026-03-01").unwrap(),
         rating: None,

@@ -256,7 +256,7 @@ pub enum Output {
         cert: CommitCertificate,
     },
     /// A validator equivocated.
-    Evidence(Equivocation),
+    Evidence(Box<Equivocation>),
     /// f+1 validators are past our height: fetch committed blocks up to
     /// `committed` by block sync.
     SyncNeeded {

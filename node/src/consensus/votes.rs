@@ -40,7 +40,7 @@ pub enum Added {
     /// The same vote again.
     Duplicate,
     /// A conflicting vote; evidence is returned the first time only.
-    Conflict(Option<Equivocation>),
+    Conflict(Option<Box<Equivocation>>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -102,14 +102,12 @@ impl VoteKeeper {
             k.by_validator.insert(v.validator, vec![vote]);
             return Added::New;
         }
-        let evidence = k
-            .reported
-            .insert(v.validator, ())
-            .is_none()
-            .then(|| Equivocation {
+        let evidence = k.reported.insert(v.validator, ()).is_none().then(|| {
+            Box::new(Equivocation {
                 first: existing[0],
                 second: vote,
-            });
+            })
+        });
         if existing.len() < MAX_VALUES_PER_VOTER {
             k.by_validator.entry(v.validator).or_default().push(vote);
         } else if k.support(v.block, v.validator) > 0 {

@@ -144,7 +144,7 @@ fn register(id: &str, owner: &str) -> Payload {
 fn pledge(id: &str, until: &str) -> Payload {
     Payload::IpPledge(IpPledge {
         ip_id: id.into(),
-        amount_fen: 5_000_000_00,
+        amount_fen: 500_000_000,
         contract: "PL-2026-0042".into(),
         until: date(until),
     })
@@ -159,7 +159,7 @@ fn loan(uscc: &str) -> Payload {
         enterprise: uscc.into(),
         kind: CreditKind::Loan,
         reference: "LN-2026-001".into(),
-        amount_fen: Some(1_000_000_00),
+        amount_fen: Some(100_000_000),
         currency: "CNY".into(),
         date: date("2026-03-01"),
         rating: None,
@@ -318,7 +318,14 @@ fn nonces_must_be_next() {
     );
     // Replaying a committed transaction is invalid too.
     w.block(vec![tx1.clone()]);
-    let e = execute_block(&w.state, &w.root, ctx, &[tx1.clone()], &[tx1.hash()]).unwrap_err();
+    let e = execute_block(
+        &w.state,
+        &w.root,
+        ctx,
+        std::slice::from_ref(&tx1),
+        &[tx1.hash()],
+    )
+    .unwrap_err();
     assert!(matches!(e, BlockError::Invalid(_)));
 }
 
@@ -418,7 +425,14 @@ fn overlay_execution_leaves_base_untouched() {
         height: 1,
         time_ms: 1_790_000_000_000,
     };
-    let out = execute_block(&w.state, &w.root, ctx, &[tx.clone()], &[tx.hash()]).unwrap();
+    let out = execute_block(
+        &w.state,
+        &w.root,
+        ctx,
+        std::slice::from_ref(&tx),
+        &[tx.hash()],
+    )
+    .unwrap();
     assert!(!out.writes.is_empty());
     assert_eq!(w.state, before);
 }

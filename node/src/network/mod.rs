@@ -466,15 +466,13 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    self.connected.remove(&peer_id);
-                    self.peers.store(self.connected.len(), Ordering::Relaxed);
-                    info!(peer = %peer_id, "peer disconnected");
-                    return self.events.send(Event::Disconnected(peer_id)).await.is_ok();
-                }
+                self.connected.remove(&peer_id);
+                self.peers.store(self.connected.len(), Ordering::Relaxed);
+                info!(peer = %peer_id, "peer disconnected");
+                return self.events.send(Event::Disconnected(peer_id)).await.is_ok();
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
@@ -522,12 +520,10 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) => {
-                if info.protocol_version != self.protocol_version {
-                    warn!(peer = %peer_id, theirs = %info.protocol_version, ours = %self.protocol_version,
-                        "peer runs another network (genesis differs); disconnecting");
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
-                }
+            })) if info.protocol_version != self.protocol_version => {
+                warn!(peer = %peer_id, theirs = %info.protocol_version, ours = %self.protocol_version,
+                    "peer runs another network (genesis differs); disconnecting");
+                let _ = self.swarm.disconnect_peer_id(peer_id);
             }
             _ => {}
         }

@@ -18,7 +18,7 @@ fn loan(chain: &TestChain, who: &str, nonce: u64, reference: &str) -> SignedTran
             enterprise: ENT.into(),
             kind: CreditKind::Loan,
             reference: reference.into(),
-            amount_fen: Some(100_00),
+            amount_fen: Some(10_000),
             currency: "CNY".into(),
             date: Date::parse("2026-01-05").unwrap(),
             rating: None,
