@@ -1016,6 +1016,17 @@ impl Loop {
                         warn!(%peer, %reason, "peer sent an invalid block over sync; ignoring it and the peer for a while");
                         self.bad_peers
                             .insert(peer, Instant::now() + Duration::from_secs(60));
+                        // Its claimed tip is not evidence of anything: aim for
+                        // what the remaining peers report instead.
+                        self.peer_tips.remove(&peer);
+                        let tip = self.shared.store.tip().height;
+                        self.sync_target = self
+                            .peer_tips
+                            .values()
+                            .copied()
+                            .max()
+                            .unwrap_or(tip)
+                            .max(tip);
                         break;
                     }
                 }

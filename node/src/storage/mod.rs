@@ -35,7 +35,7 @@ use crate::ledger::{self, keys, StateFault, StateRead, WriteSet};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled reported an I/O or internal error.
-    #[error("storage I/O error in {path}: {source}")]
+    #[error("storage I/O error in {path}")]
     Io {
         /// Data directory.
         path: String,
