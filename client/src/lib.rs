@@ -75,13 +75,12 @@ impl ClientError {
 pub fn load_key(path: &Path) -> Result<Keypair, ClientError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ClientError::Input(format!("cannot read key file {}: {e}", path.display())))?;
-    let secret = Hash::from_hex(text.trim()).map_err(|_| {
+    Keypair::from_key_file(&text).map_err(|_| {
         ClientError::Input(format!(
             "key file {} must hold 64 hex characters (an ed25519 secret)",
             path.display()
         ))
-    })?;
-    Ok(Keypair::from_secret(secret.0))
+    })
 }
 
 /// Writes a new key file with mode 0600; refuses to overwrite.
@@ -101,7 +100,7 @@ pub fn write_new_key(path: &Path) -> Result<Keypair, ClientError> {
         .map_err(|e| {
             ClientError::Input(format!("cannot create key file {}: {e}", path.display()))
         })?;
-    writeln!(f, "{}", hex::encode(key.secret()))
+    f.write_all(key.to_key_file().as_bytes())
         .map_err(|e| ClientError::Input(format!("cannot write {}: {e}", path.display())))?;
     Ok(key)
 }

@@ -275,13 +275,12 @@ impl NodeConfig {
 pub fn read_key(path: &Path) -> Result<deltachain_protocol::Keypair, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-    let secret = deltachain_protocol::Hash::from_hex(text.trim()).map_err(|_| {
+    deltachain_protocol::Keypair::from_key_file(&text).map_err(|_| {
         format!(
             "key file {} must hold 64 hex characters (an ed25519 secret)",
             path.display()
         )
-    })?;
-    Ok(deltachain_protocol::Keypair::from_secret(secret.0))
+    })
 }
 
 /// Writes a key file with mode 0600, refusing to overwrite one.
@@ -300,7 +299,7 @@ pub fn write_key(path: &Path, key: &deltachain_protocol::Keypair) -> Result<(), 
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot create key file {}: {e}", path.display()))?;
-    writeln!(f, "{}", hex::encode(key.secret()))
+    f.write_all(key.to_key_file().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

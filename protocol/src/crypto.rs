@@ -88,6 +88,18 @@ impl Keypair {
         self.0.to_bytes()
     }
 
+    /// Parses the text of a key file: the 32-byte secret as 64 hex
+    /// characters (surrounding whitespace ignored). Node and member key
+    /// files share this one format.
+    pub fn from_key_file(text: &str) -> Result<Keypair, crate::HexError> {
+        Hash::from_hex(text.trim()).map(|h| Keypair::from_secret(h.0))
+    }
+
+    /// The text of a key file for this key.
+    pub fn to_key_file(&self) -> String {
+        format!("{}\n", Hash(self.secret()).to_hex())
+    }
+
     /// The public half.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())

@@ -609,7 +609,8 @@ fn corrupted_sync_blocks_are_rejected() {
         })
         .unwrap();
     let genesis = Genesis::from_json(&std::fs::read_to_string(net.genesis()).unwrap()).unwrap();
-    let liar = rt.block_on(async {
+    let _runtime = rt.enter();
+    let liar = {
         use deltachain_node::network::{self, Event, SyncResponse, SyncedBlock};
         let mut allowed = Vec::new();
         let mut dial = Vec::new();
@@ -630,7 +631,7 @@ fn corrupted_sync_blocks_are_rejected() {
         })
         .unwrap();
         let chain_id = genesis.chain_id.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             let mut n = 0u64;
             while let Some(ev) = events.recv().await {
                 match ev {
@@ -645,7 +646,7 @@ fn corrupted_sync_blocks_are_rejected() {
                             network::SyncRequest::Blocks { from, .. } => {
                                 n += 1;
                                 // Alternate garbage bytes and a well-formed block without a real certificate.
-                                let block = if n % 2 == 0 {
+                                let block = if n.is_multiple_of(2) {
                                     vec![0xde; 300]
                                 } else {
                                     let b = Block {
@@ -706,7 +707,7 @@ fn corrupted_sync_blocks_are_rejected() {
                 }
             }
         })
-    });
+    };
     let start = heights_of(&net, 4);
     std::thread::sleep(Duration::from_secs(8));
     let later = heights_of(&net, 4);
@@ -738,6 +739,7 @@ fn corrupted_sync_blocks_are_rejected() {
     let common = heights_of(&net, 4).into_iter().min().unwrap();
     assert_same_chain(&(0..4).map(|i| net.url(i)).collect::<Vec<_>>(), common);
     liar.abort();
+    drop(_runtime);
     rt.shutdown_timeout(Duration::from_secs(1));
 }
 
