@@ -36,7 +36,14 @@ PATENT_A=ZL202010345678.9
 PATENT_B=ZL201921100873.4
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { echo "\$ deltachain $*" | sed "s|$KEYS/||g; s|--node http://127.0.0.1:[0-9]*|--node <city>|"; "$BIN" "$@"; }
+run() {
+    local shown=() a
+    for a in "$@"; do shown+=("${a#"$KEYS"/}"); done
+    printf '$ deltachain'
+    printf ' %q' "${shown[@]}"
+    echo
+    "$BIN" "$@"
+}
 # Like run, but a business-rule rejection (exit 1) is part of the story.
 expect_rejected() {
     local code=0

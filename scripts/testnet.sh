@@ -103,7 +103,7 @@ up() {
     echo "started $(names | wc -l) nodes under $NET; waiting for blocks..."
     local deadline=$((SECONDS + 90)) h
     while [ $SECONDS -lt $deadline ]; do
-        h=$("$BIN/deltachain" --node "http://127.0.0.1:$BASE_PORT" --json status 2>/dev/null | json_field height)
+        h=$( ("$BIN/deltachain" --node "http://127.0.0.1:$BASE_PORT" --json status 2>/dev/null || echo "{}") | json_field height)
         if [ "$h" != "-" ] && [ "$h" -ge 2 ]; then
             status
             echo "network is committing blocks; member keys are in $NET/members"
