@@ -62,7 +62,7 @@ for home in $(ls -d "$NET"/*/ | grep -v members); do
 done
 for ((i = 0; i < NODES; i++)); do URLS+=("http://127.0.0.1:$((PORT + i))"); done
 deadline=$((SECONDS + 60))
-until "$BIN/deltachain" --node "${URLS[0]}" --json status 2>/dev/null | grep -q '"height":[1-9]'; do
+until "$BIN/deltachain" --node "${URLS[0]}" --json status 2>/dev/null | grep -qE '"height": *[1-9]'; do
     [ $SECONDS -lt $deadline ] || { echo "error: the bench network did not start; see $NET/*.log" >&2; exit 1; }
     sleep 0.5
 done

@@ -48,6 +48,12 @@ impl From<BlockError> for ValidateError {
     }
 }
 
+/// A transaction's hash and encoded size from a single encoding.
+pub fn hash_and_len(tx: &SignedTransaction) -> (Hash, usize) {
+    let bytes = tx.encode();
+    (deltachain_protocol::crypto::sha256(&bytes), bytes.len())
+}
+
 /// Receipts root for a header.
 pub fn results_root(receipts: &[deltachain_protocol::Receipt]) -> Hash {
     let hashes: Vec<Hash> = receipts.iter().map(|r| r.hash()).collect();
@@ -132,14 +138,14 @@ pub fn validate_block(
             }
         }
     }
-    let tx_hashes = block.tx_hashes();
+    // One encoding per transaction gives both its hash and its size.
+    let (tx_hashes, sizes): (Vec<Hash>, Vec<usize>) = block.txs.iter().map(hash_and_len).unzip();
     if let Err(e) = block.check_body(&tx_hashes) {
         return invalid(e);
     }
     let mut total = 0usize;
     let mut unchecked = Vec::new();
-    for (tx, hash) in block.txs.iter().zip(&tx_hashes) {
-        let len = tx.encode().len();
+    for ((tx, hash), &len) in block.txs.iter().zip(&tx_hashes).zip(&sizes) {
         total += len;
         if known_valid(hash) {
             continue;
@@ -200,12 +206,14 @@ pub fn build_block(
     let height = tip.height + 1;
     let mut next_nonce: BTreeMap<PublicKey, u64> = BTreeMap::new();
     let mut txs = Vec::new();
+    let mut tx_hashes = Vec::new();
     let mut bytes = 0u64;
     for tx in candidates {
         if txs.len() >= genesis.params.max_block_txs as usize {
             break;
         }
-        let len = tx.encode().len() as u64;
+        let (hash, len) = hash_and_len(&tx);
+        let len = len as u64;
         if bytes + len > genesis.params.max_block_bytes {
             break;
         }
@@ -231,8 +239,8 @@ pub fn build_block(
         next_nonce.insert(sender, expected + 1);
         bytes += len;
         txs.push(tx);
+        tx_hashes.push(hash);
     }
-    let tx_hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
     let time_ms = now_ms.max(tip.time_ms + 1);
     let outcome = ledger::execute_block(
         state,

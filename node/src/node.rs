@@ -654,22 +654,20 @@ impl Loop {
         if tip.height + 1 != height {
             return Ok(Vec::new());
         }
-        let known: std::collections::BTreeSet<Hash> = {
-            let pool = self.shared.mempool.lock().expect("mempool lock");
-            block
-                .txs
-                .iter()
-                .map(|t| t.hash())
-                .filter(|h| pool.contains(h))
-                .collect()
-        };
         let valid = match executor::validate_block(
             store,
             &self.shared.genesis,
             &tip,
             &block,
             Some(now_ms()),
-            &|h| known.contains(h),
+            // Transactions in our mempool had their signatures checked on admission.
+            &|h| {
+                self.shared
+                    .mempool
+                    .lock()
+                    .expect("mempool lock")
+                    .contains(h)
+            },
         ) {
             Ok(executed) => {
                 if self.executed.len() >= consensus::MAX_BLOCKS_PER_HEIGHT {

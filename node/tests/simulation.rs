@@ -642,10 +642,36 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn safety_validity_and_liveness_under_faults() {
     let seeds = seeds();
+    // Seeds are independent: spread them over the machine's cores.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(seeds.len().max(1));
+    let results: Vec<(u64, Vec<String>, u64, u64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let seeds = &seeds;
+                s.spawn(move || {
+                    seeds
+                        .iter()
+                        .skip(w)
+                        .step_by(workers)
+                        .map(|&seed| {
+                            let (v, heights, ms) = run_seed(seed, Mutation::None, true);
+                            (seed, v, heights, ms)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("simulation worker"))
+            .collect()
+    });
     let mut failures = Vec::new();
     let (mut total_heights, mut total_ms) = (0u64, 0u64);
-    for &seed in &seeds {
-        let (v, heights, ms) = run_seed(seed, Mutation::None, true);
+    for (seed, v, heights, ms) in results {
         total_heights += heights;
         total_ms += ms;
         if !v.is_empty() {

@@ -16,8 +16,11 @@
 //!   the [`Output::Broadcast`] that follows. On restart the machine is
 //!   rebuilt from those records ([`Consensus::new`] with the WAL) and never
 //!   signs a second, different message for a (height, round, step): it
-//!   re-sends the recorded one. Precommit records carry the block, so the
-//!   lock (`lockedValue`, `lockedRound`) survives a crash too.
+//!   re-sends the recorded one. The latest non-nil precommit restores the
+//!   lock (`lockedRound` and the locked block's hash), so a crash cannot
+//!   unlock a validator. Only our own proposals carry their block in the
+//!   WAL (to re-send them); precommits do not, which keeps the per-height
+//!   WAL write small.
 //! * **valid(v)** is asked of the node with [`Output::Validate`] and answered
 //!   with [`Input::Validated`]; rules that need it wait for the answer.
 //! * **Decisions** (L49) accept a precommit quorum at any round for any block
@@ -172,13 +175,8 @@ pub enum WalEntry {
         /// Its block.
         block: Block,
     },
-    /// Our vote; a precommit for a block carries the block (our lock).
-    Vote {
-        /// The signed vote.
-        vote: SignedVote,
-        /// The block precommitted, for non-nil precommits.
-        block: Option<Block>,
-    },
+    /// Our vote (a non-nil precommit is also our lock).
+    Vote(SignedVote),
 }
 
 impl WalEntry {
@@ -186,7 +184,7 @@ impl WalEntry {
     pub fn height(&self) -> Height {
         match self {
             WalEntry::Proposal { proposal, .. } => proposal.proposal.height,
-            WalEntry::Vote { vote, .. } => vote.vote.height,
+            WalEntry::Vote(vote) => vote.vote.height,
         }
     }
 }
@@ -355,18 +353,19 @@ impl Consensus {
                 self.validity.insert(p.block_hash, true);
                 self.blocks.insert(p.block_hash, block);
             }
-            WalEntry::Vote { vote, block } => {
+            WalEntry::Vote(vote) => {
                 let v = vote.vote;
                 self.round = self.round.max(v.round);
                 self.signed_votes.insert((v.round, v.kind), vote);
                 self.votes.add(vote);
-                if let (VoteKind::Precommit, Some(hash), Some(block)) = (v.kind, v.block, block) {
+                // Our lock is the latest non-nil precommit we signed. Its
+                // hash is all safety needs; the block itself returns with
+                // any re-proposal.
+                if let (VoteKind::Precommit, Some(hash)) = (v.kind, v.block) {
                     if self.locked.is_none_or(|(r, _)| r < v.round) {
                         self.locked = Some((v.round, hash));
                         self.valid = Some((v.round, hash));
                     }
-                    self.validity.insert(hash, true);
-                    self.blocks.insert(hash, block);
                 }
             }
         }
@@ -487,11 +486,14 @@ impl Consensus {
                         block,
                     }));
                 }
-            } else if let Some((vr, vh)) = self.valid {
-                if let Some(block) = self.blocks.get(&vh).cloned() {
-                    self.propose(block, Some(vr), out);
-                }
+            } else if let Some((vr, block)) = self
+                .valid
+                .and_then(|(vr, vh)| self.blocks.get(&vh).cloned().map(|b| (vr, b)))
+            {
+                self.propose(block, Some(vr), out);
             } else {
+                // No valid value, or (after a restart) we hold only its hash:
+                // a fresh block is safe, locked validators still refuse it.
                 out.push(Output::BuildProposal {
                     height: self.height,
                     round,
@@ -544,11 +546,7 @@ impl Consensus {
                 }
                 .sign(&self.key, &self.cfg.chain_id);
                 self.signed_votes.insert(key, sv);
-                let block = match (kind, value) {
-                    (VoteKind::Precommit, Some(h)) => self.blocks.get(&h).cloned(),
-                    _ => None,
-                };
-                out.push(Output::Persist(WalEntry::Vote { vote: sv, block }));
+                out.push(Output::Persist(WalEntry::Vote(sv)));
                 sv
             }
         };

@@ -144,7 +144,7 @@ fn single_validator_decides_alone_and_persists_before_sending() {
     let mut persisted = Vec::new();
     for o in &out {
         match o {
-            Output::Persist(WalEntry::Vote { vote, .. }) => persisted.push(Message::Vote(*vote)),
+            Output::Persist(WalEntry::Vote(vote)) => persisted.push(Message::Vote(*vote)),
             Output::Persist(WalEntry::Proposal { proposal, block }) => {
                 persisted.push(Message::Proposal {
                     proposal: *proposal,
@@ -425,7 +425,7 @@ fn restart_from_wal_never_signs_a_conflicting_vote() {
         "nothing new signed"
     );
     match (&wal[0], sent[0]) {
-        (WalEntry::Vote { vote, .. }, Output::Broadcast(Message::Vote(v))) => assert_eq!(vote, v),
+        (WalEntry::Vote(vote), Output::Broadcast(Message::Vote(v))) => assert_eq!(vote, v),
         _ => unreachable!(),
     }
 }
