@@ -31,9 +31,9 @@ struct Args {
     /// Node API URLs, comma-separated; batches go round-robin.
     #[arg(long, default_value = "http://127.0.0.1:7070")]
     nodes: String,
-    /// The regulator's key file (registers the bench members).
+    /// The regulator's key file (registers the bench members; not needed with --query).
     #[arg(long)]
-    regulator_key: std::path::PathBuf,
+    regulator_key: Option<std::path::PathBuf>,
     /// Transactions to submit.
     #[arg(long, default_value_t = 20_000)]
     txs: usize,
@@ -58,6 +58,11 @@ struct Args {
     /// Print progress to stderr.
     #[arg(long)]
     progress: bool,
+    /// Instead of submitting, run this many enterprise and IP queries
+    /// (ids taken from recent blocks) with 8 concurrent clients and report
+    /// their latency.
+    #[arg(long)]
+    query: Option<usize>,
 }
 
 /// splitmix64, so runs are repeatable for a seed.
@@ -275,7 +280,11 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
     let mut rng = Rng(seed);
-    let regulator = deltachain_client::load_key(&args.regulator_key)?;
+    let regulator_key = args
+        .regulator_key
+        .as_deref()
+        .ok_or_else(|| deltachain_client::ClientError::Input("--regulator-key is required to submit".into()))?;
+    let regulator = deltachain_client::load_key(regulator_key)?;
     let senders: Vec<Keypair> = (0..args.senders)
         .map(|_| {
             let mut s = [0u8; 32];
