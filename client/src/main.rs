@@ -505,6 +505,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Query(Query::Ip { ip_id }) => {
+            let ip_id = deltachain_protocol::validate::normalize_ip_id(&ip_id);
             deltachain_protocol::ip_id(&ip_id, None).map_err(|e| usage(e.to_string()))?;
             let v = client.ip(&ip_id).await?;
             if json_out {

@@ -7,6 +7,8 @@ use deltachain_protocol::{
     IpRelease, IpTransfer, Payload, PublicKey, RemoveMember, Roles, SetRoles,
 };
 
+use deltachain_protocol::validate::{normalize_ip_id, normalize_uscc};
+
 use crate::ClientError;
 
 fn input(msg: impl Into<String>) -> ClientError {
@@ -71,7 +73,7 @@ pub fn credit(
         .parse()
         .map_err(|e: String| input(format!("--kind: {e}")))?;
     checked(Payload::Credit(Credit {
-        enterprise: enterprise.into(),
+        enterprise: normalize_uscc(enterprise),
         kind,
         reference: reference.into(),
         amount_fen: amount_yuan.map(yuan_to_fen).transpose()?,
@@ -108,10 +110,10 @@ pub fn ip_register(
         .parse()
         .map_err(|e: String| input(format!("--kind: {e}")))?;
     checked(Payload::IpRegister(IpRegister {
-        ip_id: ip_id.into(),
+        ip_id: normalize_ip_id(ip_id),
         kind,
         title: title.into(),
-        owner: owner.into(),
+        owner: normalize_uscc(owner),
         registered_on: date("date", on)?,
     }))
 }
@@ -119,8 +121,8 @@ pub fn ip_register(
 /// An IP transfer.
 pub fn ip_transfer(ip_id: &str, to: &str) -> Result<Payload, ClientError> {
     checked(Payload::IpTransfer(IpTransfer {
-        ip_id: ip_id.into(),
-        new_owner: to.into(),
+        ip_id: normalize_ip_id(ip_id),
+        new_owner: normalize_uscc(to),
     }))
 }
 
@@ -132,7 +134,7 @@ pub fn ip_pledge(
     until: &str,
 ) -> Result<Payload, ClientError> {
     checked(Payload::IpPledge(IpPledge {
-        ip_id: ip_id.into(),
+        ip_id: normalize_ip_id(ip_id),
         amount_fen: yuan_to_fen(amount_yuan)?,
         contract: contract.into(),
         until: date("until", until)?,
@@ -142,7 +144,7 @@ pub fn ip_pledge(
 /// An IP release.
 pub fn ip_release(ip_id: &str) -> Result<Payload, ClientError> {
     checked(Payload::IpRelease(IpRelease {
-        ip_id: ip_id.into(),
+        ip_id: normalize_ip_id(ip_id),
     }))
 }
 
@@ -200,6 +202,23 @@ mod tests {
             assert!(yuan_to_fen(bad).is_err(), "{bad}");
         }
         assert_eq!(fen_to_yuan(123_456), "1234.56");
+    }
+
+    #[test]
+    fn typed_input_is_normalized() {
+        let p = ip_pledge(" zl201710601862.3 ", "1", "C-1", "2027-01-01").unwrap();
+        assert!(matches!(p, Payload::IpPledge(ref x) if x.ip_id == "ZL201710601862.3"));
+        credit(
+            "91350100m000100y43",
+            "loan",
+            "LN-1",
+            Some("1"),
+            "CNY",
+            "2026-01-01",
+            None,
+            None,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -87,6 +87,25 @@ pub fn uscc(field: &'static str, value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The canonical form of a USCC as typed by a person: surrounding spaces
+/// dropped, letters upper-cased. Clients and the API apply it before
+/// validation; the ledger only ever sees canonical codes.
+pub fn normalize_uscc(s: &str) -> String {
+    s.trim().to_ascii_uppercase()
+}
+
+/// The canonical form of an IP id as typed: spaces dropped, and for patent
+/// numbers (`zl...`) the prefix and an `x` check digit upper-cased. Other
+/// registration ids are kept as given.
+pub fn normalize_ip_id(s: &str) -> String {
+    let t = s.trim();
+    if t.len() > 2 && t[..2].eq_ignore_ascii_case("zl") {
+        t.to_ascii_uppercase()
+    } else {
+        t.to_string()
+    }
+}
+
 /// The check digit of a patent application number's digits (`X` for 10).
 pub fn patent_check_digit(digits: &str) -> Option<char> {
     let mut sum = 0u32;
@@ -239,6 +258,13 @@ mod tests {
         let prefix = "00000000000000000";
         assert_eq!(uscc_check_char(prefix), Some('0'));
         uscc("x", "000000000000000000").unwrap();
+    }
+
+    #[test]
+    fn normalization() {
+        assert_eq!(normalize_uscc(" 91350100m000100y43 "), "91350100M000100Y43");
+        assert_eq!(normalize_ip_id(" zl98123456.x"), "ZL98123456.X");
+        assert_eq!(normalize_ip_id("tm-2020-abc"), "tm-2020-abc");
     }
 
     #[test]

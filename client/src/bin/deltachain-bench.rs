@@ -255,6 +255,71 @@ async fn main() {
     }
 }
 
+async fn query_bench(client: &Client, n: usize) -> Result<Value, deltachain_client::ClientError> {
+    // Collect real ids from the newest blocks.
+    let tip = client.status().await?.height;
+    let (mut enterprises, mut ips) = (Vec::new(), Vec::new());
+    let mut h = tip;
+    while h > 0 && (enterprises.len() < 500 || ips.len() < 200) && tip - h < 400 {
+        let b = client.block(&h.to_string()).await?;
+        for t in b["txs"].as_array().cloned().unwrap_or_default() {
+            let p = &t["payload"];
+            if let Some(e) = p["credit"]["enterprise"].as_str() {
+                enterprises.push(e.to_string());
+            }
+            if let Some(i) = p["ip_register"]["ip_id"].as_str() {
+                ips.push(i.to_string());
+            }
+        }
+        h -= 1;
+    }
+    enterprises.sort();
+    enterprises.dedup();
+    let mut out = serde_json::Map::new();
+    for (kind, ids) in [("enterprise", enterprises), ("ip", ips)] {
+        if ids.is_empty() {
+            continue;
+        }
+        let ids = Arc::new(ids);
+        let started = Instant::now();
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let client = client.clone();
+                let ids = ids.clone();
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    for i in (w..n).step_by(8) {
+                        let id = &ids[i % ids.len()];
+                        let t = Instant::now();
+                        let r = if kind == "enterprise" {
+                            client.enterprise(id, 0, 20).await
+                        } else {
+                            client.ip(id).await
+                        };
+                        if r.is_ok() {
+                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let mut lat = Vec::new();
+        for w in workers {
+            lat.extend(w.await.unwrap_or_default());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        out.insert(
+            kind.to_string(),
+            json!({"queries": lat.len(), "distinct_ids": ids.len(), "qps": (lat.len() as f64 / secs).round(),
+                "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99), "max_ms": lat.last().copied().unwrap_or(0.0)}),
+        );
+    }
+    out.insert("height".into(), json!(tip));
+    Ok(Value::Object(out))
+}
+
 async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
     let urls: Vec<String> = args
         .nodes
@@ -266,6 +331,10 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
         .iter()
         .map(|u| Client::new(u))
         .collect::<Result<_, _>>()?;
+    if let Some(n) = args.query {
+        println!("{}", query_bench(&clients[0], n).await?);
+        return Ok(());
+    }
     let status = clients[0].status().await?;
     let validators = clients[0].validators().await?["validators"]
         .as_array()
@@ -280,10 +349,9 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
     let mut rng = Rng(seed);
-    let regulator_key = args
-        .regulator_key
-        .as_deref()
-        .ok_or_else(|| deltachain_client::ClientError::Input("--regulator-key is required to submit".into()))?;
+    let regulator_key = args.regulator_key.as_deref().ok_or_else(|| {
+        deltachain_client::ClientError::Input("--regulator-key is required to submit".into())
+    })?;
     let regulator = deltachain_client::load_key(regulator_key)?;
     let senders: Vec<Keypair> = (0..args.senders)
         .map(|_| {

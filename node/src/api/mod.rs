@@ -360,6 +360,7 @@ async fn enterprise(
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let page = page.map_err(|e| ApiError::bad("bad_query", e.body_text()))?;
+    let uscc = validate::normalize_uscc(&uscc);
     validate::uscc("uscc", &uscc).map_err(|e| ApiError::bad("invalid_uscc", e.to_string()))?;
     let offset = page.offset.unwrap_or(0);
     let limit = page.limit.unwrap_or(100).min(MAX_PAGE);
@@ -386,6 +387,7 @@ async fn enterprise(
 }
 
 async fn ip(State(s): State<Arc<Shared>>, Path(ip_id): Path<String>) -> ApiResult {
+    let ip_id = validate::normalize_ip_id(&ip_id);
     deltachain_protocol::ip_id(&ip_id, None)
         .map_err(|e| ApiError::bad("invalid_ip_id", e.to_string()))?;
     let record = s.store.ip(&ip_id)?.ok_or_else(|| {
