@@ -173,7 +173,7 @@ pub enum WalEntry {
         /// The signed proposal.
         proposal: SignedProposal,
         /// Its block.
-        block: Block,
+        block: Box<Block>,
     },
     /// Our vote (a non-nil precommit is also our lock).
     Vote(SignedVote),
@@ -351,7 +351,7 @@ impl Consensus {
                 self.signed_proposals.insert(p.round, proposal);
                 self.proposals.insert(p.round, proposal);
                 self.validity.insert(p.block_hash, true);
-                self.blocks.insert(p.block_hash, block);
+                self.blocks.insert(p.block_hash, *block);
             }
             WalEntry::Vote(vote) => {
                 let v = vote.vote;
@@ -520,7 +520,7 @@ impl Consensus {
         self.blocks.insert(hash, block.clone());
         out.push(Output::Persist(WalEntry::Proposal {
             proposal: sp,
-            block: block.clone(),
+            block: Box::new(block.clone()),
         }));
         out.push(Output::Broadcast(Message::Proposal {
             proposal: sp,

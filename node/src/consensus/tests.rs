@@ -148,7 +148,7 @@ fn single_validator_decides_alone_and_persists_before_sending() {
             Output::Persist(WalEntry::Proposal { proposal, block }) => {
                 persisted.push(Message::Proposal {
                     proposal: *proposal,
-                    block: block.clone(),
+                    block: (**block).clone(),
                 })
             }
             Output::Broadcast(m) => assert!(persisted.contains(m), "sent before persisted: {m:?}"),

@@ -140,6 +140,11 @@ impl Mempool {
         self.entries.is_empty()
     }
 
+    /// How many more transactions fit (by count).
+    pub fn room(&self) -> usize {
+        self.max_txs.saturating_sub(self.entries.len())
+    }
+
     /// Bytes of pending transactions.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -368,6 +373,7 @@ mod tests {
             pool.admit(c, 0, false),
             Err(AdmitError::UnknownSender(_))
         ));
+        assert_eq!(pool.room(), 0, "a full pool has no room");
         let mut small = Mempool::new(100, tx(1, 1).len() + 10);
         admit(&mut small, tx(1, 1), 0).unwrap();
         assert!(matches!(
