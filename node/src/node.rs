@@ -305,7 +305,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     ));
 
     let wal = load_wal(&store, tip.height + 1)?;
-    let machine = Consensus::new(
+    let mut machine = Consensus::new(
         consensus::Config {
             chain_id: genesis.chain_id.clone(),
             validators,
@@ -316,6 +316,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         tip.height + 1,
         wal,
     );
+    if let (Some(block), Some(cert)) = (store.block(tip.height)?, store.cert(tip.height)?) {
+        machine.set_last_decision(block, cert);
+    }
     let (internal_tx, internal_rx) = mpsc::channel(1024);
     let mut node = Loop {
         shared: shared.clone(),
@@ -339,6 +342,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         bad_peers: BTreeMap::new(),
         connected: Vec::new(),
         internal_tx,
+        last_commit_at: Instant::now(),
     };
     let result = node.run(net_events, gossip_rx, internal_rx).await;
     let _ = shutdown_tx.send(true);
@@ -377,7 +381,12 @@ struct Loop {
     bad_peers: BTreeMap<PeerId, Instant>,
     connected: Vec<PeerId>,
     internal_tx: mpsc::Sender<Internal>,
+    last_commit_at: Instant,
 }
+
+/// How long a height may stay uncommitted while a peer reports it committed
+/// before we fetch it by sync instead of waiting for consensus messages.
+const STALL: Duration = Duration::from_secs(10);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -738,6 +747,7 @@ impl Loop {
             .context("cannot commit the block to disk; stopping")?;
         store.wal_prune_below(height + 1)?;
         self.executed.clear();
+        self.last_commit_at = Instant::now();
         let committed: Vec<(Hash, deltachain_protocol::PublicKey, u64)> = block
             .txs
             .iter()
@@ -984,9 +994,11 @@ impl Loop {
             }
             Internal::PeerTip(peer, height) => {
                 self.peer_tips.insert(peer, height);
-                // A gap of one height is consensus at work; more means we are behind.
+                // A gap of one height is consensus at work; more means we
+                // are behind, and so does a gap of one that lasts.
                 let tip = self.shared.store.tip().height;
-                if height > tip + 1 && height > self.sync_target {
+                let stalled = self.last_commit_at.elapsed() > STALL;
+                if (height > tip + 1 || (height > tip && stalled)) && height > self.sync_target {
                     self.sync_target = height;
                     self.start_sync();
                 }
@@ -1030,7 +1042,13 @@ impl Loop {
                 }
                 let after = self.shared.store.tip().height;
                 if after > before {
-                    let outs = self.machine.step(Input::Synced { height: after });
+                    let mut outs = self.machine.step(Input::Synced { height: after });
+                    let store = &self.shared.store;
+                    if let (Some(block), Some(cert)) = (store.block(after)?, store.cert(after)?) {
+                        self.machine.set_last_decision(block, cert);
+                    }
+                    // Re-send what the new height needs now that peers can be helped too.
+                    outs.extend(self.machine.step(Input::Rebroadcast));
                     self.carry_out(outs).await?;
                 }
                 self.update_status();

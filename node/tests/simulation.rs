@@ -467,6 +467,13 @@ impl Sim {
         let height = self.nodes[i].chain.len() as u64;
         self.nodes[i].wal.retain(|e| e.height() > height);
         self.feed(i, Input::Synced { height });
+        // As the node does: the machine learns the block it did not decide.
+        let (block, cert) = self.nodes[i]
+            .chain
+            .last()
+            .cloned()
+            .expect("synced at least one block");
+        self.nodes[i].machine.set_last_decision(block, cert);
     }
 
     fn retry_sync(&mut self, i: usize) {
@@ -534,6 +541,9 @@ impl Sim {
                     let height = n.chain.len() as u64 + 1;
                     n.machine =
                         Consensus::new(self.cfg.clone(), n.key.clone(), height, n.wal.clone());
+                    if let Some((block, cert)) = n.chain.last().cloned() {
+                        n.machine.set_last_decision(block, cert);
+                    }
                     let out = n.machine.start();
                     let epoch = n.epoch;
                     let mut pending = Vec::new();

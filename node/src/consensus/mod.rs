@@ -399,6 +399,18 @@ impl Consensus {
         self.me
     }
 
+    /// Tells the machine the committed block just below its height, with its
+    /// certificate, so it can hand them to peers still deciding that height.
+    /// The node calls this after a restart and after block sync, when the
+    /// machine did not decide that block itself: without it, a peer that
+    /// missed the last precommits and a restarted node that already
+    /// committed could wait on each other forever.
+    pub fn set_last_decision(&mut self, block: Block, cert: CommitCertificate) {
+        if cert.height + 1 == self.height && block.hash() == cert.block_hash {
+            self.last_decision = Some((block, cert));
+        }
+    }
+
     /// The lock, for tests and metrics.
     pub fn locked(&self) -> Option<(Round, Hash)> {
         self.locked
