@@ -134,10 +134,6 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(128 * 1024 * 1024)
-            // Records repeat chain ids, USCCs and length prefixes; zstd
-            // level 3 stores them at a fraction of their size.
-            .use_compression(true)
-            .compression_factor(3)
             .open()
             .map_err(|e| match e {
                 sled::Error::Corruption { .. } => StoreError::Corrupt {
