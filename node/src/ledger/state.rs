@@ -2,7 +2,7 @@
 //! in-memory overlay that collects writes without touching disk.
 //!
 //! Validators execute a proposed block on an [`Overlay`] over the committed
-//! state before they prevote; only a decided block's write set reaches sled.
+//! state before they prevote; only a decided block's write set reaches the disk.
 
 use std::collections::BTreeMap;
 
