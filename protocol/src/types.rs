@@ -478,6 +478,10 @@ pub fn ip_id(id: &str, kind: Option<IpKind>) -> Result<(), ValidationError> {
     match kind {
         Some(IpKind::Patent) => validate::patent_number("ip_id", id),
         _ if id.starts_with("ZL") => validate::patent_number("ip_id", id),
+        _ if id.contains('/') => Err(ValidationError::new(
+            "ip_id",
+            format!("{id:?} contains '/'; IP ids appear in URLs, write it with '-' instead"),
+        )),
         _ => validate::identifier("ip_id", id, MAX_ID_BYTES),
     }
 }
