@@ -129,6 +129,7 @@ struct Sim {
     cfg: Config,
     sc: Scenario,
     violations: Vec<String>,
+    traced: Vec<(usize, Vote)>,
 }
 
 const CHAIN: &str = "sim";
@@ -229,6 +230,7 @@ impl Sim {
             cfg,
             sc,
             violations: Vec::new(),
+            traced: Vec::new(),
         }
     }
 
@@ -364,7 +366,33 @@ impl Sim {
         for o in outputs {
             match o {
                 Output::Persist(e) => self.nodes[i].wal.push(e),
-                Output::Broadcast(m) => self.broadcast(i, m),
+                Output::Broadcast(m) => {
+                    if std::env::var("DELTACHAIN_SIM_TRACE").is_ok() {
+                        match &m {
+                            Message::Vote(v) if !self.traced.contains(&(i, v.vote)) => {
+                                self.traced.push((i, v.vote));
+                                eprintln!(
+                                    "t={} node {i} h{} r{} {:?} {:?}",
+                                    self.now,
+                                    v.vote.height,
+                                    v.vote.round,
+                                    v.vote.kind,
+                                    v.vote.block.map(|h| h.short())
+                                );
+                            }
+                            Message::Proposal { proposal, .. } => eprintln!(
+                                "t={} node {i} PROPOSES h{} r{} pol {:?} {}",
+                                self.now,
+                                proposal.proposal.height,
+                                proposal.proposal.round,
+                                proposal.proposal.pol_round,
+                                proposal.proposal.block_hash.short()
+                            ),
+                            _ => {}
+                        }
+                    }
+                    self.broadcast(i, m)
+                }
                 Output::Schedule(t) => {
                     let epoch = self.nodes[i].epoch;
                     self.schedule(

@@ -538,6 +538,14 @@ impl Consensus {
             proposal: sp,
             block,
         }));
+        // A re-proposal is only acceptable to peers that hold its polka
+        // (L28); send the polka with it rather than waiting for the
+        // re-broadcast timer, which may fire after their propose timeout.
+        if let Some(vr) = pol_round {
+            for v in self.votes.votes_for(vr, VoteKind::Prevote, Some(hash)) {
+                out.push(Output::Broadcast(Message::Vote(v)));
+            }
+        }
     }
 
     /// Signs (or, if already signed for this round and kind, re-sends) a vote.
