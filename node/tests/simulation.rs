@@ -151,19 +151,29 @@ fn params() -> ConsensusParams {
 impl Sim {
     fn new(seed: u64, mutation: Mutation) -> Sim {
         let mut rng = Rng(seed);
+        // A mutated protocol is searched with the harshest scenarios: four
+        // validators, one equivocator, always a partition.
+        let harsh = mutation != Mutation::None;
         let n = [4usize, 5, 7][rng.below(3) as usize];
+        let n = if harsh { 4 } else { n };
         let f = (n - 1) / 3;
         let byz_count = rng.below(f as u64 + 1) as usize;
+        let byz_count = if harsh { f } else { byz_count };
         let byzantine: Vec<Behaviour> = (0..byz_count)
             .map(|_| {
-                [
+                let b = [
                     Behaviour::Equivocator,
                     Behaviour::InvalidProposer,
                     Behaviour::Silent,
-                ][rng.below(3) as usize]
+                ][rng.below(3) as usize];
+                if harsh {
+                    Behaviour::Equivocator
+                } else {
+                    b
+                }
             })
             .collect();
-        let partition = rng.chance(60).then(|| {
+        let partition = (rng.chance(60) || harsh).then(|| {
             let start = rng.range(500, 5000);
             let end = start + rng.range(1000, 10_000);
             let side: Vec<bool> = (0..n).map(|_| rng.chance(50)).collect();
