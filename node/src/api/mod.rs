@@ -241,22 +241,19 @@ async fn get_tx(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> ApiRe
     let hash = parse_hash(&hash)?;
     let mut names = Names::new(&s.store, &s.genesis);
     if let Some(loc) = s.store.tx_location(&hash)? {
-        let block = s
+        let (t, _) = s
             .store
-            .block(loc.height)?
-            .ok_or_else(|| ApiError::not_found("block missing"))?;
-        let t = block
-            .txs
-            .get(loc.index as usize)
+            .tx_at(loc.height, loc.index)?
             .ok_or_else(|| ApiError::not_found("transaction missing"))?;
+        let block_hash = s.store.block_hash(loc.height)?;
         return ok(json!({
             "tx_hash": hash,
             "status": "committed",
             "height": loc.height,
             "index": loc.index,
-            "block_hash": block.hash(),
+            "block_hash": block_hash,
             "receipt": loc.receipt,
-            "tx": views::tx(&mut names, t, &hash)?,
+            "tx": views::tx(&mut names, &t, &hash)?,
         }));
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).cloned();
@@ -276,15 +273,14 @@ async fn get_proof(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> Ap
         .store
         .tx_location(&hash)?
         .ok_or_else(|| ApiError::not_found(format!("transaction {hash} is not committed")))?;
-    let block = s
+    let (block, receipts) = s
         .store
-        .block(loc.height)?
+        .block_with_receipts(loc.height)?
         .ok_or_else(|| ApiError::not_found("block missing"))?;
     let cert = s
         .store
         .cert(loc.height)?
         .ok_or_else(|| ApiError::not_found("certificate missing"))?;
-    let receipts = s.store.receipts(loc.height)?.unwrap_or_default();
     let tx_hashes = block.tx_hashes();
     let receipt_hashes: Vec<Hash> = receipts.iter().map(|r| r.hash()).collect();
     let i = loc.index as usize;
@@ -307,13 +303,12 @@ async fn get_proof(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> Ap
 }
 
 async fn block_view(s: &Shared, height: u64) -> ApiResult {
-    let block = s.store.block(height)?.ok_or_else(|| {
+    let (block, receipts) = s.store.block_with_receipts(height)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no block at height {height}; the tip is {}",
             s.store.tip().height
         ))
     })?;
-    let receipts = s.store.receipts(height)?.unwrap_or_default();
     let cert = s.store.cert(height)?;
     let mut names = Names::new(&s.store, &s.genesis);
     ok(views::block(&mut names, &block, &receipts, cert.as_ref())?)

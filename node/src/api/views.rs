@@ -10,8 +10,8 @@ use deltachain_protocol::{
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ledger::{CreditEntry, IpEvent, IpRecord, Pledge};
-use crate::storage::{Store, StoreError};
+use crate::ledger::{IpEvent, IpRecord, Pledge};
+use crate::storage::{CreditRecord, Store, StoreError};
 
 /// A member shown by name and key.
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +60,7 @@ impl<'a> Names<'a> {
 }
 
 /// A credit record with its reporter and corrections.
-pub fn credit(names: &mut Names, e: &CreditEntry) -> Result<Value, StoreError> {
+pub fn credit(names: &mut Names, e: &CreditRecord) -> Result<Value, StoreError> {
     let status = if e.withdrawn() {
         "withdrawn"
     } else if e.corrections.is_empty() {

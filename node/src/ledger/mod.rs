@@ -19,8 +19,7 @@ mod state;
 pub use state::{next_state_root, EmptyState, Overlay, StateFault, StateRead, WriteSet};
 
 use deltachain_protocol::{
-    Credit, Date, Genesis, Hash, IpKind, Payload, PublicKey, Receipt, Role, Roles,
-    SignedTransaction,
+    Date, Genesis, Hash, IpKind, Payload, PublicKey, Receipt, Role, Roles, SignedTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,9 +70,14 @@ pub mod keys {
     pub fn credit_count(uscc: &str) -> Vec<u8> {
         format!("cn/{uscc}").into_bytes()
     }
-    /// `ct/<tx hash>`: where the credit record carried by a transaction lives.
-    pub fn credit_by_tx(tx: &deltachain_protocol::Hash) -> Vec<u8> {
-        format!("ct/{}", tx.to_hex()).into_bytes()
+    /// `t/<tx hash, 32 bytes>`: where a committed transaction is, and the
+    /// credit record it created. Binary, because there is one per
+    /// transaction and it is the only random-order key a block writes.
+    pub fn tx(tx: &deltachain_protocol::Hash) -> Vec<u8> {
+        let mut k = Vec::with_capacity(34);
+        k.extend_from_slice(b"t/");
+        k.extend_from_slice(&tx.0);
+        k
     }
     /// `eo/<uscc>/<ip id>`: the enterprise owns this IP.
     pub fn owned_ip(uscc: &str, ip_id: &str) -> Vec<u8> {
@@ -199,21 +203,19 @@ pub struct Correction {
 /// Most corrections one credit record may carry.
 pub const MAX_CORRECTIONS: usize = 16;
 
-/// A credit record as stored, with its corrections.
+/// A credit record in the state: where its transaction is, who reported it
+/// and its corrections. The record itself is read from the transaction in
+/// storage, so each record is on disk once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditEntry {
-    /// Position in the enterprise's list, from 0.
-    pub seq: u64,
-    /// The reporting transaction.
-    pub tx_hash: Hash,
-    /// The reporting bank.
-    pub reporter: PublicKey,
-    /// Height of its block.
+    /// Height of the reporting transaction's block.
     pub height: u64,
+    /// Its index in the block.
+    pub index: u32,
+    /// The reporting bank (the one that may correct it).
+    pub reporter: PublicKey,
     /// Block time.
     pub time_ms: u64,
-    /// The record.
-    pub record: Credit,
     /// Corrections, oldest first.
     pub corrections: Vec<Correction>,
 }
@@ -232,6 +234,19 @@ pub struct CreditLocation {
     pub uscc: String,
     /// Sequence number.
     pub seq: u64,
+}
+
+/// Where a committed transaction is (state key [`keys::tx`]). Every
+/// transaction in a block gets one, whatever its receipt says, so a hash
+/// can be looked up and the location is covered by the state root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxEntry {
+    /// Block height.
+    pub height: u64,
+    /// Index in the block.
+    pub index: u32,
+    /// The credit record it created, if it was an applied credit report.
+    pub credit: Option<CreditLocation>,
 }
 
 /// The block being executed: time and height come from its header, never
@@ -301,7 +316,7 @@ pub fn execute_block<S: StateRead + ?Sized>(
     assert_eq!(txs.len(), tx_hashes.len(), "one hash per transaction");
     let mut o = Overlay::new(base);
     let mut receipts = Vec::with_capacity(txs.len());
-    for (tx, hash) in txs.iter().zip(tx_hashes) {
+    for (index, (tx, hash)) in txs.iter().zip(tx_hashes).enumerate() {
         let last: u64 = o.get(&keys::nonce(&tx.tx.sender))?.unwrap_or(0);
         if tx.tx.nonce != last + 1 {
             return Err(BlockError::Invalid(format!(
@@ -313,10 +328,20 @@ pub fn execute_block<S: StateRead + ?Sized>(
             )));
         }
         o.put(keys::nonce(&tx.tx.sender), &tx.tx.nonce);
-        let receipt = match apply(&mut o, ctx, tx, hash)? {
-            Ok(()) => Receipt::applied(*hash),
-            Err(reason) => Receipt::rejected(*hash, reason),
+        let index = index as u32;
+        let (receipt, credit) = match apply(&mut o, ctx, index, tx, hash)? {
+            Ok(credit) => (Receipt::applied(*hash), credit),
+            Err(reason) => (Receipt::rejected(*hash, reason), None),
         };
+        // A replayed transaction cannot get here: its nonce is used.
+        o.put(
+            keys::tx(hash),
+            &TxEntry {
+                height: ctx.height,
+                index,
+                credit,
+            },
+        );
         receipts.push(receipt);
     }
     let writes = o.into_writes();
@@ -338,7 +363,8 @@ impl ShortHex for PublicKey {
     }
 }
 
-type Rule = Result<(), String>;
+/// `Ok` carries the credit record a credit report created.
+type Rule = Result<Option<CreditLocation>, String>;
 
 fn member_name<S: StateRead + ?Sized>(
     o: &Overlay<S>,
@@ -357,6 +383,7 @@ fn role_name(role: Role) -> &'static str {
 fn apply<S: StateRead + ?Sized>(
     o: &mut Overlay<S>,
     ctx: BlockContext,
+    index: u32,
     stx: &SignedTransaction,
     hash: &Hash,
 ) -> Result<Rule, StateFault> {
@@ -389,27 +416,24 @@ fn apply<S: StateRead + ?Sized>(
             o.put(
                 keys::credit(&c.enterprise, count),
                 &CreditEntry {
-                    seq: count,
-                    tx_hash: *hash,
-                    reporter: sender,
                     height: ctx.height,
+                    index,
+                    reporter: sender,
                     time_ms: ctx.time_ms,
-                    record: c.clone(),
                     corrections: Vec::new(),
                 },
             );
             o.put(keys::credit_count(&c.enterprise), &(count + 1));
-            o.put(
-                keys::credit_by_tx(hash),
-                &CreditLocation {
-                    uscc: c.enterprise.clone(),
-                    seq: count,
-                },
-            );
-            Ok(Ok(()))
+            Ok(Ok(Some(CreditLocation {
+                uscc: c.enterprise.clone(),
+                seq: count,
+            })))
         }
         Payload::CreditCorrection(c) => {
-            let Some(loc) = o.get::<CreditLocation>(&keys::credit_by_tx(&c.original_tx))? else {
+            let Some(loc) = o
+                .get::<TxEntry>(&keys::tx(&c.original_tx))?
+                .and_then(|t| t.credit)
+            else {
                 return Ok(Err(format!(
                     "transaction {} did not record a credit record, so there is nothing to correct",
                     c.original_tx
@@ -448,7 +472,7 @@ fn apply<S: StateRead + ?Sized>(
                 withdraw: c.withdraw,
             });
             o.put(key, &entry);
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::IpRegister(r) => {
             if let Some(existing) = o.get::<IpRecord>(&keys::ip(&r.ip_id))? {
@@ -488,7 +512,7 @@ fn apply<S: StateRead + ?Sized>(
                     },
                 ),
             );
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::IpTransfer(t) => {
             let Some(mut ip) = o.get::<IpRecord>(&keys::ip(&t.ip_id))? else {
@@ -524,7 +548,7 @@ fn apply<S: StateRead + ?Sized>(
                     },
                 ),
             );
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::IpPledge(p) => {
             let Some(mut ip) = o.get::<IpRecord>(&keys::ip(&p.ip_id))? else {
@@ -566,7 +590,7 @@ fn apply<S: StateRead + ?Sized>(
                     },
                 ),
             );
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::IpRelease(r) => {
             let Some(mut ip) = o.get::<IpRecord>(&keys::ip(&r.ip_id))? else {
@@ -584,7 +608,7 @@ fn apply<S: StateRead + ?Sized>(
             }
             ip.pledge = None;
             push_event(o, &mut ip, event(ctx, hash, sender, IpEventKind::Released));
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::AddMember(m) => {
             if let Some(existing) = o.get::<Member>(&keys::member(&m.public_key))? {
@@ -605,7 +629,7 @@ fn apply<S: StateRead + ?Sized>(
                 },
             );
             o.put(keys::member_name(&m.name), &m.public_key);
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::RemoveMember(m) => {
             let Some(existing) = o.get::<Member>(&keys::member(&m.public_key))? else {
@@ -618,7 +642,7 @@ fn apply<S: StateRead + ?Sized>(
             }
             o.delete(keys::member(&m.public_key));
             o.delete(keys::member_name(&existing.name));
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
         Payload::SetRoles(m) => {
             let Some(mut existing) = o.get::<Member>(&keys::member(&m.public_key))? else {
@@ -632,7 +656,7 @@ fn apply<S: StateRead + ?Sized>(
             }
             existing.roles = m.roles;
             o.put(keys::member(&m.public_key), &existing);
-            Ok(Ok(()))
+            Ok(Ok(None))
         }
     }
 }

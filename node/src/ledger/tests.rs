@@ -351,7 +351,23 @@ fn credit_history_across_banks_with_corrections() {
         w.credit(ENT_A, 0).reporter,
         w.keys["bank-shanghai"].public()
     );
-    assert_eq!(w.credit(ENT_A, 1).record.kind, CreditKind::Default);
+    let second = w.credit(ENT_A, 1);
+    assert_eq!(
+        (second.index, second.reporter),
+        (1, w.keys["bank-nanjing"].public())
+    );
+    assert_eq!(w.credit(ENT_A, 0).index, 0);
+    // Every transaction is findable by hash, and a credit report names
+    // the record it created.
+    let entry: TxEntry = codec::decode(&w.state[&keys::tx(&a_hash)], 1 << 10, "t").unwrap();
+    assert_eq!(entry.index, 0);
+    assert_eq!(
+        entry.credit,
+        Some(CreditLocation {
+            uscc: ENT_A.into(),
+            seq: 0
+        })
+    );
 
     let corr = |withdraw| {
         Payload::CreditCorrection(CreditCorrection {

@@ -6,13 +6,18 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `B` | height (u64 BE) | encoded [`Block`] |
+//! | `B` | height (u64 BE) | the block's header and last commit |
+//! | `X` | height, index (u32 BE) | a transaction and its receipt |
 //! | `C` | height | the [`CommitCertificate`] that committed it |
-//! | `R` | height | the block's receipts |
 //! | `H` | block hash | height |
-//! | `T` | tx hash | [`TxLocation`]: height, index, receipt |
 //! | `S` | ledger state key | ledger state value |
 //! | `M` | `tip`, `genesis` | [`Tip`], genesis hash |
+//!
+//! Each transaction is stored once, under an append-order key; the ledger
+//! state refers to it by (height, index) (the `t/<hash>` entry finds it by
+//! hash, a credit record names its transaction). Keeping bulky values out of
+//! random-order keys is what keeps sled's rewriting, and so the disk and the
+//! commit cost, proportional to a block rather than to the whole chain.
 //!
 //! The consensus write-ahead log lives in its own tree, `wal`, flushed on
 //! every append. On open the store checks the genesis hash and the tip: the
@@ -23,7 +28,8 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use deltachain_protocol::{
-    codec, Block, CommitCertificate, Genesis, Hash, Height, Receipt, MAX_BLOCK_BYTES,
+    codec, crypto, Block, BlockHeader, CommitCertificate, Credit, Genesis, Hash, Height, PublicKey,
+    Receipt, SignedTransaction, MAX_TX_BYTES,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -49,6 +55,14 @@ pub enum StoreError {
         path: String,
         /// What failed.
         detail: String,
+    },
+    /// The data directory was written in another storage layout.
+    #[error("data directory {path} uses storage format {found}, this node reads format {FORMAT_VERSION}; delete the directory and let the node sync from its peers")]
+    WrongFormat {
+        /// Data directory.
+        path: String,
+        /// Format found (1 for directories written before formats were recorded).
+        found: u32,
     },
     /// The data directory holds another network's chain.
     #[error("data directory {path} belongs to the chain with genesis {stored}, but this node's genesis is {expected}")]
@@ -94,6 +108,51 @@ pub struct TxLocation {
     pub receipt: Receipt,
 }
 
+/// A credit record as queries show it: the ledger's entry joined with the
+/// transaction that reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditRecord {
+    /// Position in the enterprise's list, from 0.
+    pub seq: u64,
+    /// The reporting transaction.
+    pub tx_hash: Hash,
+    /// The reporting bank.
+    pub reporter: PublicKey,
+    /// Height of its block.
+    pub height: Height,
+    /// Block time.
+    pub time_ms: u64,
+    /// The record as reported.
+    pub record: Credit,
+    /// Corrections, oldest first.
+    pub corrections: Vec<ledger::Correction>,
+}
+
+impl CreditRecord {
+    /// True once the reporter withdrew it.
+    pub fn withdrawn(&self) -> bool {
+        self.corrections.iter().any(|c| c.withdraw)
+    }
+}
+
+/// What `B` holds: a block without its transactions.
+#[derive(Serialize, Deserialize)]
+struct BlockShell {
+    header: BlockHeader,
+    last_commit: Option<CommitCertificate>,
+}
+
+/// [`BlockShell`] by reference, encoding to the same bytes.
+#[derive(Serialize)]
+struct BlockShellRef<'a> {
+    header: &'a BlockHeader,
+    last_commit: &'a Option<CommitCertificate>,
+}
+
+/// Largest stored receipt + transaction: a transaction and a receipt
+/// whose reason is bounded like any text.
+const MAX_STORED_TX: usize = MAX_TX_BYTES + 64 * 1024;
+
 /// Handle to the node's database. Cheap to clone; all clones share one sled
 /// instance and one cached tip.
 #[derive(Clone)]
@@ -112,6 +171,13 @@ fn hkey(prefix: u8, height: Height) -> [u8; 9] {
     k
 }
 
+fn xkey(height: Height, index: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..9].copy_from_slice(&hkey(b'X', height));
+    k[9..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
 fn pkey(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());
     k.push(prefix);
@@ -121,6 +187,11 @@ fn pkey(prefix: u8, rest: &[u8]) -> Vec<u8> {
 
 const TIP: &[u8] = b"Mtip";
 const GENESIS: &[u8] = b"Mgenesis";
+const FORMAT: &[u8] = b"Mformat";
+
+/// The storage layout version. A node refuses a data directory written in
+/// another layout rather than misread it.
+pub const FORMAT_VERSION: u32 = 2;
 
 impl Store {
     /// Opens (or creates) the store in `dir` for the chain of `genesis`.
@@ -173,6 +244,17 @@ impl Store {
                         expected,
                     });
                 }
+                let found = match store.chain.get(FORMAT).map_err(io)? {
+                    None => 1,
+                    Some(v) => v
+                        .as_ref()
+                        .try_into()
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| store.corrupt("the format record is not 4 bytes"))?,
+                };
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::WrongFormat { path, found });
+                }
                 let tip: Tip = store
                     .get_decoded(TIP, 1024, "tip")?
                     .ok_or_else(|| store.corrupt("the tip record is missing"))?;
@@ -209,6 +291,7 @@ impl Store {
         apply_writes(&mut batch, &writes);
         batch.insert(TIP, codec::encode(&tip));
         batch.insert(GENESIS, &genesis.hash().0[..]);
+        batch.insert(FORMAT, &FORMAT_VERSION.to_be_bytes());
         self.chain.apply_batch(batch).map_err(|e| self.io(e))?;
         self.db.flush().map_err(|e| self.io(e))?;
         *self.tip.write().expect("tip lock") = tip;
@@ -275,9 +358,6 @@ impl Store {
                 )));
             }
         }
-        if self.receipts(tip.height)?.map(|r| r.len()) != Some(block.txs.len()) {
-            return Err(self.corrupt(format!("receipts of block {} are missing", tip.height)));
-        }
         Ok(())
     }
 
@@ -326,18 +406,16 @@ impl Store {
             "one receipt per transaction"
         );
         let mut batch = sled::Batch::default();
-        batch.insert(&hkey(b'B', height), block.encode());
-        batch.insert(&hkey(b'C', height), codec::encode(cert));
-        batch.insert(&hkey(b'R', height), codec::encode(receipts));
-        batch.insert(pkey(b'H', &hash.0), &height.to_be_bytes());
-        for (i, r) in receipts.iter().enumerate() {
-            let loc = TxLocation {
-                height,
-                index: i as u32,
-                receipt: r.clone(),
-            };
-            batch.insert(pkey(b'T', &r.tx_hash.0), codec::encode(&loc));
+        let shell = BlockShellRef {
+            header: &block.header,
+            last_commit: &block.last_commit,
+        };
+        batch.insert(&hkey(b'B', height), codec::encode(&shell));
+        for (i, (tx, r)) in block.txs.iter().zip(receipts).enumerate() {
+            batch.insert(&xkey(height, i as u32), codec::encode(&(r, tx)));
         }
+        batch.insert(&hkey(b'C', height), codec::encode(cert));
+        batch.insert(pkey(b'H', &hash.0), &height.to_be_bytes());
         apply_writes(&mut batch, writes);
         let new_tip = Tip {
             height,
@@ -354,16 +432,75 @@ impl Store {
 
     /// Block at a height.
     pub fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
-        self.get_decoded(&hkey(b'B', height), MAX_BLOCK_BYTES, "stored block")
+        Ok(self.block_with_receipts(height)?.map(|(b, _)| b))
     }
 
-    /// Encoded block at a height, without decoding it (for block sync).
+    /// Block at a height with its receipts, assembled from its header and
+    /// its transactions.
+    pub fn block_with_receipts(
+        &self,
+        height: Height,
+    ) -> Result<Option<(Block, Vec<Receipt>)>, StoreError> {
+        let Some(shell) = self.get_decoded::<BlockShell>(&hkey(b'B', height), 1 << 20, "block")?
+        else {
+            return Ok(None);
+        };
+        let count = shell.header.tx_count as usize;
+        let mut txs = Vec::with_capacity(count.min(1 << 16));
+        let mut receipts = Vec::with_capacity(count.min(1 << 16));
+        for item in self.chain.scan_prefix(hkey(b'X', height)) {
+            let (key, value) = item.map_err(|e| self.io(e))?;
+            if key[9..] != (txs.len() as u32).to_be_bytes() {
+                return Err(self.corrupt(format!(
+                    "block {height} is missing transaction {}",
+                    txs.len()
+                )));
+            }
+            let (receipt, tx): (Receipt, SignedTransaction) =
+                codec::decode(&value, MAX_STORED_TX, "stored transaction")
+                    .map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
+            txs.push(tx);
+            receipts.push(receipt);
+        }
+        if txs.len() != count {
+            return Err(self.corrupt(format!(
+                "block {height} has {} of its {count} transactions",
+                txs.len()
+            )));
+        }
+        let block = Block {
+            header: shell.header,
+            txs,
+            last_commit: shell.last_commit,
+        };
+        Ok(Some((block, receipts)))
+    }
+
+    /// Encoded block at a height (for block sync).
     pub fn block_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.block(height)?.map(|b| b.encode()))
+    }
+
+    /// Hash of the block at a height, from its header alone.
+    pub fn block_hash(&self, height: Height) -> Result<Option<Hash>, StoreError> {
         Ok(self
-            .chain
-            .get(hkey(b'B', height))
-            .map_err(|e| self.io(e))?
-            .map(|v| v.to_vec()))
+            .get_decoded::<BlockShell>(&hkey(b'B', height), 1 << 20, "block")?
+            .map(|b| b.header.hash()))
+    }
+
+    /// The transaction at (height, index) and its receipt.
+    pub fn tx_at(
+        &self,
+        height: Height,
+        index: u32,
+    ) -> Result<Option<(SignedTransaction, Receipt)>, StoreError> {
+        Ok(self
+            .get_decoded::<(Receipt, SignedTransaction)>(
+                &xkey(height, index),
+                MAX_STORED_TX,
+                "stored transaction",
+            )?
+            .map(|(r, t)| (t, r)))
     }
 
     /// Height of a block hash.
@@ -391,12 +528,25 @@ impl Store {
 
     /// Receipts of the block at a height.
     pub fn receipts(&self, height: Height) -> Result<Option<Vec<Receipt>>, StoreError> {
-        self.get_decoded(&hkey(b'R', height), MAX_BLOCK_BYTES, "receipts")
+        Ok(self.block_with_receipts(height)?.map(|(_, r)| r))
     }
 
-    /// Where a transaction was committed.
+    /// Where a transaction was committed, with its receipt.
     pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        self.get_decoded(&pkey(b'T', &hash.0), 1 << 16, "tx location")
+        let Some(entry) = self.state::<ledger::TxEntry>(&keys::tx(hash))? else {
+            return Ok(None);
+        };
+        let (_, receipt) = self.tx_at(entry.height, entry.index)?.ok_or_else(|| {
+            self.corrupt(format!(
+                "transaction {hash} is indexed at {}/{}, which is missing",
+                entry.height, entry.index
+            ))
+        })?;
+        Ok(Some(TxLocation {
+            height: entry.height,
+            index: entry.index,
+            receipt,
+        }))
     }
 
     /// A ledger state value, decoded.
@@ -496,8 +646,8 @@ impl Store {
         let keys = genesis.validator_keys();
         let mut prev = Hash::ZERO;
         for height in 1..=tip.height {
-            let block = self
-                .block(height)?
+            let (block, receipts) = self
+                .block_with_receipts(height)?
                 .ok_or_else(|| self.corrupt(format!("block {height} is missing")))?;
             let hash = block.hash();
             if block.header.prev_hash != prev {
@@ -523,9 +673,6 @@ impl Store {
             if out.state_root != block.header.state_root {
                 return Err(self.corrupt(format!("block {height} replays to another state root")));
             }
-            let receipts = self
-                .receipts(height)?
-                .ok_or_else(|| self.corrupt(format!("receipts {height} are missing")))?;
             if receipts != out.receipts {
                 return Err(self.corrupt(format!("receipts of block {height} differ from replay")));
             }
@@ -585,11 +732,38 @@ impl Store {
         uscc: &str,
         skip: usize,
         limit: usize,
-    ) -> Result<(Vec<ledger::CreditEntry>, u64), StoreError> {
+    ) -> Result<(Vec<CreditRecord>, u64), StoreError> {
         let total: u64 = self.state(&keys::credit_count(uscc))?.unwrap_or(0);
-        let rows =
-            self.state_scan::<ledger::CreditEntry>(&keys::credits(uscc), true, skip, limit)?;
-        Ok((rows.into_iter().map(|(_, v)| v).collect(), total))
+        let prefix = keys::credits(uscc);
+        let rows = self.state_scan::<ledger::CreditEntry>(&prefix, true, skip, limit)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (key, e) in rows {
+            let seq = key[prefix.len()..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt(format!("bad credit key for {uscc}")))?;
+            let missing = || {
+                self.corrupt(format!(
+                    "credit record {uscc}/{seq} points at {}/{}, which is not a credit report",
+                    e.height, e.index
+                ))
+            };
+            let (tx, _) = self.tx_at(e.height, e.index)?.ok_or_else(missing)?;
+            let tx_hash = crypto::sha256(&tx.encode());
+            let deltachain_protocol::Payload::Credit(record) = tx.tx.payload else {
+                return Err(missing());
+            };
+            out.push(CreditRecord {
+                seq,
+                tx_hash,
+                reporter: e.reporter,
+                height: e.height,
+                time_ms: e.time_ms,
+                record,
+                corrections: e.corrections,
+            });
+        }
+        Ok((out, total))
     }
 
     /// IP rights an enterprise owns (bounded).

@@ -49,6 +49,20 @@ fn commit_query_and_reopen() {
     // Newest first.
     assert_eq!(records[0].record.reference, "NJ-1");
     assert_eq!(records[1].record.reference, "SH-1");
+    assert_eq!((records[1].seq, records[1].tx_hash), (0, a.hash()));
+    assert_eq!(records[0].reporter, chain.member("bank-nanjing").public());
+    // A block reassembled from its stored parts is the block committed.
+    let (block, receipts) = store.block_with_receipts(1).unwrap().unwrap();
+    assert_eq!(block, e1.block);
+    assert_eq!(receipts, e1.outcome.receipts);
+    assert_eq!(store.block_hash(1).unwrap(), Some(e1.block.hash()));
+    assert_eq!(
+        Block::decode(&store.block_bytes(1).unwrap().unwrap(), MAX_BLOCK_BYTES).unwrap(),
+        e1.block
+    );
+    assert_eq!(store.tx_at(1, 0).unwrap().unwrap().0, a);
+    assert_eq!(store.tx_at(1, 1).unwrap(), None);
+    assert_eq!(store.tx_location(&Hash([9; 32])).unwrap(), None);
     let (page, _) = store.credit_records(ENT, 1, 10).unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(
@@ -72,6 +86,21 @@ fn wrong_genesis_is_refused() {
     let other = TestChain::new(3);
     let e = Store::open(dir.path(), &other.genesis).err().unwrap();
     assert!(matches!(e, StoreError::WrongGenesis { .. }), "{e}");
+}
+
+#[test]
+fn another_storage_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new(4);
+    {
+        let store = Store::open(dir.path(), &chain.genesis).unwrap();
+        // A directory from before formats were recorded.
+        store.chain.remove(FORMAT).unwrap();
+        store.flush().unwrap();
+    }
+    let e = Store::open(dir.path(), &chain.genesis).err().unwrap();
+    assert!(matches!(e, StoreError::WrongFormat { found: 1, .. }), "{e}");
+    assert!(e.to_string().contains("sync from its peers"), "{e}");
 }
 
 #[test]
@@ -113,6 +142,41 @@ fn corrupted_tip_block_is_detected() {
         .expect("corruption must be detected");
     let msg = e.to_string();
     assert!(msg.contains("corrupt"), "{msg}");
+}
+
+/// A transaction of the tip block altered or lost on disk is detected on
+/// open: the block no longer matches its header.
+#[test]
+fn damaged_tip_transactions_are_detected() {
+    for damage in ["flip", "remove"] {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new(4);
+        {
+            let store = Store::open(dir.path(), &chain.genesis).unwrap();
+            let txs = (1..=3)
+                .map(|n| loan(&chain, "bank-shanghai", n, "A"))
+                .collect();
+            chain.commit(&store, txs).unwrap();
+            let key = xkey(1, 1);
+            if damage == "flip" {
+                let mut bytes = store.chain.get(key).unwrap().unwrap().to_vec();
+                let n = bytes.len();
+                bytes[n - 20] ^= 0x01;
+                store.chain.insert(key, bytes).unwrap();
+            } else {
+                store.chain.remove(key).unwrap();
+            }
+            store.flush().unwrap();
+        }
+        let e = Store::open(dir.path(), &chain.genesis)
+            .err()
+            .expect("damage must be detected");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("corrupt") && msg.contains("block 1"),
+            "{damage}: {msg}"
+        );
+    }
 }
 
 /// A database whose files were truncated reports an error instead of
