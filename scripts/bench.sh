@@ -3,6 +3,7 @@
 # JSON summary (its last line).
 #
 #   scripts/bench.sh [--nodes 4] [--txs 20000] [--rate 0] [--senders 64] [--import]
+#                    [--max-block-txs N]
 #
 # --rate 0 submits as fast as the network admits; --import submits credit
 # records only (bulk import). The network lives under target/bench/ and is
@@ -14,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NET="$ROOT/target/bench"
 BIN="$ROOT/target/release"
 PORT=${DELTACHAIN_BENCH_PORT:-9070}
-NODES=4 TXS=20000 RATE=0 SENDERS=64 IMPORT=""
+NODES=4 TXS=20000 RATE=0 SENDERS=64 IMPORT="" BLOCK_TXS=()
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
         --rate) RATE=${2:?}; shift 2 ;;
         --senders) SENDERS=${2:?}; shift 2 ;;
         --import) IMPORT=--import; shift ;;
+        --max-block-txs) BLOCK_TXS=(--max-block-txs "${2:?}"); shift 2 ;;
         -h|--help) usage ;;
         *) echo "error: unknown argument '$1'" >&2; usage ;;
     esac
@@ -51,7 +53,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 rm -rf "$NET"
-"$BIN/deltachain-node" testnet --nodes "$NODES" --out "$NET" --base-port "$PORT" --block-interval-ms 1000 >/dev/null
+"$BIN/deltachain-node" testnet --nodes "$NODES" --out "$NET" --base-port "$PORT" --block-interval-ms 1000 "${BLOCK_TXS[@]}" >/dev/null
 URLS=() PROCS=()
 i=0
 for home in $(ls -d "$NET"/*/ | grep -v members); do

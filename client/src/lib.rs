@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod records;
 pub mod verify;
 

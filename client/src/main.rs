@@ -4,6 +4,8 @@
 //! Exit codes: 0 success, 1 rejected (by the node, a business rule or a
 //! failed verification), 2 usage error, 3 node unreachable.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -10,6 +10,8 @@
 //! * [`api`]: the HTTP/JSON API, server-sent events and metrics.
 //! * [`node`]: the event loop that wires them together.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod config;
 pub mod consensus;

@@ -34,6 +34,8 @@
 //! [`Payload::validate`] applies them to every record with errors that name
 //! the field.
 
+#![forbid(unsafe_code)]
+
 pub mod bytes;
 pub mod codec;
 pub mod crypto;

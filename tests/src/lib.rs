@@ -5,6 +5,8 @@
 //! loopback ports, and kills every process and removes the directory when
 //! dropped, whatever the test's outcome.
 
+#![forbid(unsafe_code)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -11,6 +11,8 @@
 //! `--import` submits credit records only, as fast as possible: the bulk
 //! import of historic records a city brings when it joins.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
