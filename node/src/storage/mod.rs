@@ -7,13 +7,15 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `B` | height (u64 BE) | the block's header and last commit |
-//! | `X` | height, index (u32 BE) | a transaction and its receipt |
+//! | `X` | height, chunk (u32 BE) | up to [`TXS_PER_CHUNK`] transactions with their receipts |
 //! | `C` | height | the [`CommitCertificate`] that committed it |
 //! | `H` | block hash | height |
 //! | `S` | ledger state key | ledger state value |
 //! | `M` | `tip`, `genesis` | [`Tip`], genesis hash |
 //!
-//! Each transaction is stored once, under an append-order key; the ledger
+//! Each transaction is stored once, under an append-order key (in chunks of
+//! 16, so that a block is a few sled items rather than thousands: sled's
+//! commit and recovery costs grow with the number of items); the ledger
 //! state refers to it by (height, index) (the `t/<hash>` entry finds it by
 //! hash, a credit record names its transaction). Keeping bulky values out of
 //! random-order keys is what keeps sled's rewriting, and so the disk and the
@@ -153,6 +155,58 @@ struct BlockShellRef<'a> {
 /// whose reason is bounded like any text.
 const MAX_STORED_TX: usize = MAX_TX_BYTES + 64 * 1024;
 
+/// Transactions per `X` item. Small enough that reading one transaction
+/// decodes little and a sled leaf of chunks stays inline in its log
+/// (under 128 KiB); large enough that a block is few items.
+pub const TXS_PER_CHUNK: u32 = 16;
+
+/// A chunk's encoding: `count` (u32 LE), `count` lengths (u32 LE), then
+/// each item's bytes (an encoded `(Receipt, SignedTransaction)`), so one
+/// item can be decoded without decoding the others.
+fn encode_chunk(items: &[Vec<u8>]) -> Vec<u8> {
+    let body: usize = items.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(4 + 4 * items.len() + body);
+    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for item in items {
+        out.extend_from_slice(&(item.len() as u32).to_le_bytes());
+    }
+    for item in items {
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// Splits a chunk into its items, checking every bound.
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let word = |at: usize| -> Result<usize, String> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+            .ok_or_else(|| "chunk is truncated".to_string())
+    };
+    let count = word(0)?;
+    if count == 0 || count > TXS_PER_CHUNK as usize {
+        return Err(format!("chunk claims {count} transactions"));
+    }
+    let mut at = 4 + 4 * count;
+    let mut items = Vec::with_capacity(count);
+    for i in 0..count {
+        let len = word(4 + 4 * i)?;
+        if len > MAX_STORED_TX {
+            return Err(format!("chunk item of {len} bytes"));
+        }
+        let item = bytes
+            .get(at..at + len)
+            .ok_or_else(|| "chunk is truncated".to_string())?;
+        items.push(item);
+        at += len;
+    }
+    if at != bytes.len() {
+        return Err("chunk has trailing bytes".into());
+    }
+    Ok(items)
+}
+
 /// Handle to the node's database. Cheap to clone; all clones share one sled
 /// instance and one cached tip.
 #[derive(Clone)]
@@ -171,10 +225,10 @@ fn hkey(prefix: u8, height: Height) -> [u8; 9] {
     k
 }
 
-fn xkey(height: Height, index: u32) -> [u8; 13] {
+fn xkey(height: Height, chunk: u32) -> [u8; 13] {
     let mut k = [0u8; 13];
     k[..9].copy_from_slice(&hkey(b'X', height));
-    k[9..].copy_from_slice(&index.to_be_bytes());
+    k[9..].copy_from_slice(&chunk.to_be_bytes());
     k
 }
 
@@ -411,8 +465,18 @@ impl Store {
             last_commit: &block.last_commit,
         };
         batch.insert(&hkey(b'B', height), codec::encode(&shell));
-        for (i, (tx, r)) in block.txs.iter().zip(receipts).enumerate() {
-            batch.insert(&xkey(height, i as u32), codec::encode(&(r, tx)));
+        for (chunk, (txs, receipts)) in block
+            .txs
+            .chunks(TXS_PER_CHUNK as usize)
+            .zip(receipts.chunks(TXS_PER_CHUNK as usize))
+            .enumerate()
+        {
+            let items: Vec<Vec<u8>> = txs
+                .iter()
+                .zip(receipts)
+                .map(|(tx, r)| codec::encode(&(r, tx)))
+                .collect();
+            batch.insert(&xkey(height, chunk as u32), encode_chunk(&items));
         }
         batch.insert(&hkey(b'C', height), codec::encode(cert));
         batch.insert(pkey(b'H', &hash.0), &height.to_be_bytes());
@@ -448,19 +512,22 @@ impl Store {
         let count = shell.header.tx_count as usize;
         let mut txs = Vec::with_capacity(count.min(1 << 16));
         let mut receipts = Vec::with_capacity(count.min(1 << 16));
-        for item in self.chain.scan_prefix(hkey(b'X', height)) {
+        for (chunk, item) in self.chain.scan_prefix(hkey(b'X', height)).enumerate() {
             let (key, value) = item.map_err(|e| self.io(e))?;
-            if key[9..] != (txs.len() as u32).to_be_bytes() {
+            if key[9..] != (chunk as u32).to_be_bytes() {
                 return Err(self.corrupt(format!(
-                    "block {height} is missing transaction {}",
-                    txs.len()
+                    "block {height} is missing transaction chunk {chunk}"
                 )));
             }
-            let (receipt, tx): (Receipt, SignedTransaction) =
-                codec::decode(&value, MAX_STORED_TX, "stored transaction")
-                    .map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
-            txs.push(tx);
-            receipts.push(receipt);
+            let items =
+                decode_chunk(&value).map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
+            for item in items {
+                let (receipt, tx): (Receipt, SignedTransaction) =
+                    codec::decode(item, MAX_STORED_TX, "stored transaction")
+                        .map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
+                txs.push(tx);
+                receipts.push(receipt);
+            }
         }
         if txs.len() != count {
             return Err(self.corrupt(format!(
@@ -494,13 +561,22 @@ impl Store {
         height: Height,
         index: u32,
     ) -> Result<Option<(SignedTransaction, Receipt)>, StoreError> {
-        Ok(self
-            .get_decoded::<(Receipt, SignedTransaction)>(
-                &xkey(height, index),
-                MAX_STORED_TX,
-                "stored transaction",
-            )?
-            .map(|(r, t)| (t, r)))
+        let Some(chunk) = self
+            .chain
+            .get(xkey(height, index / TXS_PER_CHUNK))
+            .map_err(|e| self.io(e))?
+        else {
+            return Ok(None);
+        };
+        let items =
+            decode_chunk(&chunk).map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
+        let Some(item) = items.get((index % TXS_PER_CHUNK) as usize) else {
+            return Ok(None);
+        };
+        let (receipt, tx): (Receipt, SignedTransaction) =
+            codec::decode(item, MAX_STORED_TX, "stored transaction")
+                .map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
+        Ok(Some((tx, receipt)))
     }
 
     /// Height of a block hash.

@@ -62,6 +62,7 @@ fn commit_query_and_reopen() {
     );
     assert_eq!(store.tx_at(1, 0).unwrap().unwrap().0, a);
     assert_eq!(store.tx_at(1, 1).unwrap(), None);
+    assert_eq!(store.tx_at(1, TXS_PER_CHUNK).unwrap(), None);
     assert_eq!(store.tx_location(&Hash([9; 32])).unwrap(), None);
     let (page, _) = store.credit_records(ENT, 1, 10).unwrap();
     assert_eq!(page.len(), 1);
@@ -153,7 +154,8 @@ fn damaged_tip_transactions_are_detected() {
         let chain = TestChain::new(4);
         {
             let store = Store::open(dir.path(), &chain.genesis).unwrap();
-            let txs = (1..=3)
+            // Two chunks; damage the second.
+            let txs = (1..=TXS_PER_CHUNK as u64 + 3)
                 .map(|n| loan(&chain, "bank-shanghai", n, "A"))
                 .collect();
             chain.commit(&store, txs).unwrap();
@@ -177,6 +179,60 @@ fn damaged_tip_transactions_are_detected() {
             "{damage}: {msg}"
         );
     }
+}
+
+/// Blocks of every size around the chunk boundaries come back whole, and
+/// each transaction is found by hash at its index.
+#[test]
+fn blocks_round_trip_across_chunk_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new(4);
+    let store = Store::open(dir.path(), &chain.genesis).unwrap();
+    let n = TXS_PER_CHUNK as u64;
+    let mut nonce = 0;
+    for size in [1, n - 1, n, n + 1, 2 * n, 3 * n + 5] {
+        let txs: Vec<_> = (0..size)
+            .map(|_| {
+                nonce += 1;
+                loan(&chain, "bank-shanghai", nonce, "R")
+            })
+            .collect();
+        let e = chain.commit(&store, txs.clone()).unwrap();
+        let h = e.block.header.height;
+        let (block, receipts) = store.block_with_receipts(h).unwrap().unwrap();
+        assert_eq!(block, e.block, "block of {size}");
+        assert_eq!(receipts, e.outcome.receipts);
+        for (i, tx) in txs.iter().enumerate() {
+            let loc = store.tx_location(&tx.hash()).unwrap().unwrap();
+            assert_eq!((loc.height, loc.index), (h, i as u32));
+            assert_eq!(store.tx_at(h, i as u32).unwrap().unwrap().0, *tx);
+        }
+        assert_eq!(store.tx_at(h, size as u32).unwrap(), None);
+    }
+}
+
+#[test]
+fn chunk_decoding_rejects_damage() {
+    let items = vec![b"abc".to_vec(), Vec::new(), b"de".to_vec()];
+    let bytes = encode_chunk(&items);
+    let back: Vec<Vec<u8>> = decode_chunk(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(back, items);
+    for cut in 0..bytes.len() {
+        assert!(decode_chunk(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(decode_chunk(&longer).is_err());
+    let mut huge = bytes.clone();
+    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(decode_chunk(&huge).is_err());
+    let mut long_item = bytes;
+    long_item[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(decode_chunk(&long_item).is_err());
 }
 
 /// A database whose files were truncated reports an error instead of
