@@ -265,7 +265,7 @@ pub fn build_block(
     Ok(Executed {
         block: Block {
             header,
-            txs,
+            txs: std::sync::Arc::new(txs),
             last_commit,
         },
         tx_hashes,

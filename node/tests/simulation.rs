@@ -346,7 +346,7 @@ impl Sim {
                 proposer: self.nodes[i].key.public(),
                 tx_count: 0,
             },
-            txs: vec![],
+            txs: Default::default(),
             last_commit: None,
         }
     }

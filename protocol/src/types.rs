@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -699,8 +700,11 @@ impl BlockHeader {
 pub struct Block {
     /// Header.
     pub header: BlockHeader,
-    /// Transactions in execution order.
-    pub txs: Vec<SignedTransaction>,
+    /// Transactions in execution order. Shared: a block passes through
+    /// consensus, validation, commit and re-broadcast, and cloning it must
+    /// not copy thousands of transactions each time. Encodes exactly like a
+    /// `Vec`.
+    pub txs: Arc<Vec<SignedTransaction>>,
     /// Precommits for the previous block (absent at height 1).
     pub last_commit: Option<CommitCertificate>,
 }

@@ -167,7 +167,7 @@ fn block() -> impl Strategy<Value = Block> {
                     proposer: proposer.public(),
                     tx_count: txs.len() as u32,
                 },
-                txs,
+                txs: std::sync::Arc::new(txs),
                 last_commit,
             }
         })

@@ -663,7 +663,7 @@ fn corrupted_sync_blocks_are_rejected() {
                                             proposer: key.public(),
                                             tx_count: 0,
                                         },
-                                        txs: vec![],
+                                        txs: Default::default(),
                                         last_commit: None,
                                     };
                                     b.encode()

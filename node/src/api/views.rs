@@ -165,7 +165,7 @@ pub fn block(
     cert: Option<&CommitCertificate>,
 ) -> Result<Value, StoreError> {
     let mut txs = Vec::with_capacity(b.txs.len());
-    for t in &b.txs {
+    for t in b.txs.iter() {
         txs.push(tx(names, t, &t.hash())?);
     }
     Ok(json!({

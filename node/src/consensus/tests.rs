@@ -34,7 +34,7 @@ fn block(height: Height, tag: u8) -> Block {
             proposer: Keypair::from_secret([1; 32]).public(),
             tx_count: 0,
         },
-        txs: vec![],
+        txs: Default::default(),
         last_commit: None,
     }
 }

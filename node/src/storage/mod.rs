@@ -537,7 +537,7 @@ impl Store {
         }
         let block = Block {
             header: shell.header,
-            txs,
+            txs: Arc::new(txs),
             last_commit: shell.last_commit,
         };
         Ok(Some((block, receipts)))

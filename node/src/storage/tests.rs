@@ -317,7 +317,7 @@ fn validation_catches_a_forged_state_root() {
     no_cert.header.last_commit_hash = Hash::ZERO;
     assert!(validate_block(&store, &chain.genesis, &tip, &no_cert, None, &|_| false).is_err());
     let mut bad_sig = executed.block.clone();
-    bad_sig.txs[0].signature.0[3] ^= 1;
+    std::sync::Arc::make_mut(&mut bad_sig.txs)[0].signature.0[3] ^= 1;
     bad_sig.header.tx_root = merkle::root(&bad_sig.tx_hashes());
     let e = validate_block(&store, &chain.genesis, &tip, &bad_sig, None, &|_| false).unwrap_err();
     assert!(e.to_string().contains("signature"), "{e}");
