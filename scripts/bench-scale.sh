@@ -4,7 +4,10 @@
 # patents, query latency at that size, catch-up of a fresh full node from
 # height 0, restart time of a validator, disk and memory per node.
 #
-#   scripts/bench-scale.sh [--records 1000000]
+#   scripts/bench-scale.sh [--records 1000000] [--max-in-flight 30000]
+#
+# The import keeps at most --max-in-flight records submitted but not yet
+# committed (0: as many as the mempools admit), as a real import would.
 #
 # Prints one JSON line per phase. Every process it starts is stopped on exit.
 # DELTACHAIN_BENCH_PORT moves its ports (default 9270).
@@ -15,13 +18,16 @@ NET="$ROOT/target/bench-scale"
 BIN="$ROOT/target/release"
 PORT=${DELTACHAIN_BENCH_PORT:-9270}
 RECORDS=1000000
+IN_FLIGHT=30000
 while [ $# -gt 0 ]; do
     case "$1" in
         --records) RECORDS=${2:?}; shift 2 ;;
-        *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        --max-in-flight) IN_FLIGHT=${2:?}; shift 2 ;;
+        *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 [[ "$RECORDS" =~ ^[0-9]+$ ]] || { echo "error: --records must be a number" >&2; exit 2; }
+[[ "$IN_FLIGHT" =~ ^[0-9]+$ ]] || { echo "error: --max-in-flight must be a number" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "error: python3 is required" >&2; exit 1; }
 (cd "$ROOT" && cargo build --release --locked -p deltachain-node -p deltachain-client --bins >&2)
 
@@ -50,7 +56,7 @@ procs() { for n in shanghai nanjing hangzhou hefei; do printf -- "--node-proc %s
 echo "== import of $RECORDS credit records" >&2
 # shellcheck disable=SC2046
 "$BIN/deltachain-bench" --nodes "$URLS" --regulator-key "$NET/members/regulator.key" --import \
-    --txs "$RECORDS" --senders 512 --progress $(procs) | tail -1 | sed 's/^{/{"phase":"import",/'
+    --txs "$RECORDS" --senders 512 --max-in-flight "$IN_FLIGHT" --progress $(procs) | tail -1 | sed 's/^{/{"phase":"import",/'
 
 echo "== mixed load (adds patents and pledges)" >&2
 # shellcheck disable=SC2046

@@ -3,7 +3,7 @@
 # JSON summary (its last line).
 #
 #   scripts/bench.sh [--nodes 4] [--txs 20000] [--rate 0] [--senders 64] [--import]
-#                    [--max-block-txs N]
+#                    [--max-block-txs N] [--max-in-flight N]
 #
 # --rate 0 submits as fast as the network admits; --import submits credit
 # records only (bulk import). The network lives under target/bench/ and is
@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NET="$ROOT/target/bench"
 BIN="$ROOT/target/release"
 PORT=${DELTACHAIN_BENCH_PORT:-9070}
-NODES=4 TXS=20000 RATE=0 SENDERS=64 IMPORT="" BLOCK_TXS=()
+NODES=4 TXS=20000 RATE=0 SENDERS=64 IMPORT="" BLOCK_TXS=() IN_FLIGHT=0
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -26,11 +26,12 @@ while [ $# -gt 0 ]; do
         --senders) SENDERS=${2:?}; shift 2 ;;
         --import) IMPORT=--import; shift ;;
         --max-block-txs) BLOCK_TXS=(--max-block-txs "${2:?}"); shift 2 ;;
+        --max-in-flight) IN_FLIGHT=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         *) echo "error: unknown argument '$1'" >&2; usage ;;
     esac
 done
-for v in "$NODES" "$TXS" "$RATE" "$SENDERS"; do
+for v in "$NODES" "$TXS" "$RATE" "$SENDERS" "$IN_FLIGHT"; do
     [[ "$v" =~ ^[0-9]+$ ]] || { echo "error: '$v' is not a number" >&2; usage; }
 done
 [ "$NODES" -ge 1 ] && [ "$NODES" -le 20 ] || { echo "error: --nodes must be 1..20" >&2; exit 2; }
@@ -70,4 +71,4 @@ until "$BIN/deltachain" --node "${URLS[0]}" --json status 2>/dev/null | grep -qE
 done
 echo "network of $NODES validators is up; loading it..." >&2
 "$BIN/deltachain-bench" --nodes "$(IFS=,; echo "${URLS[*]}")" --regulator-key "$NET/members/regulator.key" \
-    --txs "$TXS" --rate "$RATE" --senders "$SENDERS" $IMPORT "${PROCS[@]}" --progress
+    --txs "$TXS" --rate "$RATE" --senders "$SENDERS" --max-in-flight "$IN_FLIGHT" $IMPORT "${PROCS[@]}" --progress

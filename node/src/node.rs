@@ -343,6 +343,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         connected: Vec::new(),
         internal_tx,
         last_commit_at: Instant::now(),
+        sync_serving: Arc::new(tokio::sync::Semaphore::new(SYNC_SERVERS)),
     };
     let result = node.run(net_events, gossip_rx, internal_rx).await;
     let _ = shutdown_tx.send(true);
@@ -382,7 +383,14 @@ struct Loop {
     connected: Vec<PeerId>,
     internal_tx: mpsc::Sender<Internal>,
     last_commit_at: Instant,
+    /// Permits for answering peers' sync requests off the event loop.
+    sync_serving: Arc<tokio::sync::Semaphore>,
 }
+
+/// Sync requests answered at once. Reading and assembling up to 32 MiB of
+/// blocks must not stall consensus, so it runs on blocking threads; this
+/// bounds how many (further requests wait for a permit).
+const SYNC_SERVERS: usize = 2;
 
 /// How long a height may stay uncommitted while a peer reports it committed
 /// before we fetch it by sync instead of waiting for consensus messages.
@@ -873,11 +881,24 @@ impl Loop {
                 request,
                 channel,
             } => {
-                let response = self.serve_sync(&request);
-                if let SyncResponse::Error(e) = &response {
-                    debug!(%peer, error = %e, "sync request refused");
-                }
-                self.net.send(Command::Respond { channel, response }).await;
+                let store = self.shared.store.clone();
+                let net = self.net.clone();
+                let permits = self.sync_serving.clone();
+                tokio::spawn(async move {
+                    let Ok(_permit) = permits.acquire_owned().await else {
+                        return;
+                    };
+                    let response =
+                        tokio::task::spawn_blocking(move || serve_sync(&store, &request))
+                            .await
+                            .unwrap_or_else(|e| {
+                                SyncResponse::Error(format!("could not read blocks: {e}"))
+                            });
+                    if let SyncResponse::Error(e) = &response {
+                        debug!(%peer, error = %e, "sync request refused");
+                    }
+                    net.send(Command::Respond { channel, response }).await;
+                });
             }
             network::Event::Connected(peer) => {
                 if !self.connected.contains(&peer) {
@@ -892,43 +913,45 @@ impl Loop {
         }
         Ok(())
     }
+}
 
-    fn serve_sync(&self, request: &SyncRequest) -> SyncResponse {
-        let store = &self.shared.store;
-        match *request {
-            SyncRequest::Status => {
-                let tip = store.tip();
-                SyncResponse::Status {
-                    height: tip.height,
-                    hash: tip.hash,
-                }
-            }
-            SyncRequest::Blocks { from, to } => {
-                let tip = store.tip().height;
-                if from == 0 || from > to {
-                    return SyncResponse::Error(format!("bad range {from}..={to}"));
-                }
-                let to = to
-                    .min(tip)
-                    .min(from + network::codec::MAX_BLOCKS_PER_RESPONSE - 1);
-                let mut blocks = Vec::new();
-                let mut bytes = 0usize;
-                for h in from..=to {
-                    let (Ok(Some(block)), Ok(Some(cert))) = (store.block_bytes(h), store.cert(h))
-                    else {
-                        break;
-                    };
-                    bytes += block.len();
-                    if !blocks.is_empty() && bytes > network::codec::MAX_RESPONSE_BYTES / 2 {
-                        break;
-                    }
-                    blocks.push(SyncedBlock { block, cert });
-                }
-                SyncResponse::Blocks(blocks)
+/// Answers a peer's sync request from our store.
+fn serve_sync(store: &Store, request: &SyncRequest) -> SyncResponse {
+    match *request {
+        SyncRequest::Status => {
+            let tip = store.tip();
+            SyncResponse::Status {
+                height: tip.height,
+                hash: tip.hash,
             }
         }
+        SyncRequest::Blocks { from, to } => {
+            let tip = store.tip().height;
+            if from == 0 || from > to {
+                return SyncResponse::Error(format!("bad range {from}..={to}"));
+            }
+            let to = to
+                .min(tip)
+                .min(from + network::codec::MAX_BLOCKS_PER_RESPONSE - 1);
+            let mut blocks = Vec::new();
+            let mut bytes = 0usize;
+            for h in from..=to {
+                let (Ok(Some(block)), Ok(Some(cert))) = (store.block_bytes(h), store.cert(h))
+                else {
+                    break;
+                };
+                bytes += block.len();
+                if !blocks.is_empty() && bytes > network::codec::MAX_RESPONSE_BYTES / 2 {
+                    break;
+                }
+                blocks.push(SyncedBlock { block, cert });
+            }
+            SyncResponse::Blocks(blocks)
+        }
     }
+}
 
+impl Loop {
     fn request_tip(&self, peer: PeerId) {
         let net = self.net.clone();
         let internal = self.internal_tx.clone();

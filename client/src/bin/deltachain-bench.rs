@@ -51,6 +51,11 @@ struct Args {
     /// Credit records only (bulk import).
     #[arg(long)]
     import: bool,
+    /// Most transactions submitted but not yet committed, over all senders
+    /// (0: only the per-sender window and the nodes' mempools limit it).
+    /// Keeps a bulk import from parking the whole backlog in every mempool.
+    #[arg(long, default_value_t = 0)]
+    max_in_flight: usize,
     /// Seconds to wait for commits after the last submission.
     #[arg(long, default_value_t = 120)]
     drain_secs: u64,
@@ -499,6 +504,12 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
                 args.batch.min((args.rate as usize / 10).max(1))
             } else {
                 args.batch
+            };
+            let in_flight = t.submitted_at.len();
+            let limit = if args.max_in_flight > 0 {
+                limit.min(args.max_in_flight.saturating_sub(in_flight))
+            } else {
+                limit
             };
             let mut idle = 0;
             while batch.len() < limit && idle < senders.len() {
