@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use deltachain_protocol::{
-    codec, crypto, Block, BlockHeader, CommitCertificate, Credit, Genesis, Hash, Height, PublicKey,
+    codec, Block, BlockHeader, CommitCertificate, Credit, Genesis, Hash, Height, PublicKey,
     Receipt, SignedTransaction, MAX_TX_BYTES,
 };
 use serde::de::DeserializeOwned;
@@ -824,8 +824,8 @@ impl Store {
                     e.height, e.index
                 ))
             };
-            let (tx, _) = self.tx_at(e.height, e.index)?.ok_or_else(missing)?;
-            let tx_hash = crypto::sha256(&tx.encode());
+            let (tx, receipt) = self.tx_at(e.height, e.index)?.ok_or_else(missing)?;
+            let tx_hash = receipt.tx_hash;
             let deltachain_protocol::Payload::Credit(record) = tx.tx.payload else {
                 return Err(missing());
             };
