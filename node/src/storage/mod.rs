@@ -58,6 +58,12 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
+    /// Another process holds the data directory.
+    #[error("data directory {path} is in use by another process; is another node running on it?")]
+    Locked {
+        /// Data directory.
+        path: String,
+    },
     /// The data directory was written in another storage layout.
     #[error("data directory {path} uses storage format {found}, this node reads format {FORMAT_VERSION}; delete the directory and let the node sync from its peers")]
     WrongFormat {
@@ -207,6 +213,32 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(items)
 }
 
+/// How long opening waits for another holder of the data directory's lock
+/// to let go: a store dropped in this process, or a node that is exiting.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] for its file lock: sled's
+/// background threads can hold the lock briefly after a `Db` is dropped.
+fn open_sled(dir: &Path) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(128 * 1024 * 1024)
+            .open()
+        {
+            Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Handle to the node's database. Cheap to clone; all clones share one sled
 /// instance and one cached tip.
 #[derive(Clone)]
@@ -256,17 +288,14 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| io(sled::Error::Io(e)))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(128 * 1024 * 1024)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Corruption { .. } => StoreError::Corrupt {
-                    path: path.clone(),
-                    detail: format!("sled cannot read its log: {e}"),
-                },
-                e => io(e),
-            })?;
+        let db = open_sled(dir).map_err(|e| match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt {
+                path: path.clone(),
+                detail: format!("sled cannot read its log: {e}"),
+            },
+            e if is_lock_error(&e) => StoreError::Locked { path: path.clone() },
+            e => io(e),
+        })?;
         let chain = db.open_tree("chain").map_err(io)?;
         let wal = db.open_tree("wal").map_err(io)?;
         let mut store = Store {

@@ -90,6 +90,16 @@ fn wrong_genesis_is_refused() {
 }
 
 #[test]
+fn a_directory_in_use_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new(4);
+    let _held = Store::open(dir.path(), &chain.genesis).unwrap();
+    let e = Store::open(dir.path(), &chain.genesis).err().unwrap();
+    assert!(matches!(e, StoreError::Locked { .. }), "{e}");
+    assert!(e.to_string().contains("another node running"), "{e}");
+}
+
+#[test]
 fn another_storage_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let chain = TestChain::new(4);
