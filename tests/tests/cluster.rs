@@ -202,7 +202,13 @@ fn two_down_of_four_halts_then_resumes() {
     let halted = heights(&net, &[0, 1]);
     std::thread::sleep(Duration::from_secs(5));
     let later = heights(&net, &[0, 1]);
-    assert_eq!(halted, later, "two of four validators cannot commit");
+    // One of the two may still fetch a block the other already decided;
+    // no height above the highest decided one may appear.
+    let decided = halted.iter().copied().max().unwrap();
+    assert!(
+        later.iter().all(|h| *h <= decided),
+        "two of four validators cannot commit a new height: {halted:?} -> {later:?}"
+    );
     nodes[2] = net.start(2);
     let top = later.iter().copied().max().unwrap();
     wait_all_at_least(&net, &[0, 1, 2], top + 5, 90);
