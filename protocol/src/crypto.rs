@@ -6,6 +6,9 @@
 //! replayed as a transaction, nor a transaction from a test network on the
 //! production one.
 
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -127,11 +130,43 @@ impl Clone for Keypair {
     }
 }
 
-fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
+fn decompress_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| SignatureError::BadKey(key.to_hex()))?;
     if vk.is_weak() {
         return Err(SignatureError::BadKey(key.to_hex()));
     }
+    Ok(vk)
+}
+
+/// How many decompressed keys [`verifying_key`] keeps. A network has a few
+/// hundred members and validators; the bound only matters against a flood of
+/// transactions from made-up keys, which cost their sender a signature each
+/// and us at most this many entries (about 250 bytes each).
+pub const KEY_CACHE_ENTRIES: usize = 16_384;
+
+/// Decompressed keys by their 32 bytes. Decompressing a point costs a field
+/// exponentiation, about half of what a batched signature check costs, and a
+/// node sees the same few hundred member keys over and over. The cache never
+/// changes an answer: only keys that decompress and are not weak go in.
+fn key_cache() -> &'static Mutex<BTreeMap<[u8; 32], VerifyingKey>> {
+    static CACHE: OnceLock<Mutex<BTreeMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
+    if let Some(vk) = key_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key.0)
+    {
+        return Ok(*vk);
+    }
+    let vk = decompress_key(key)?;
+    let mut cache = key_cache().lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= KEY_CACHE_ENTRIES {
+        cache.pop_first();
+    }
+    cache.insert(key.0, vk);
     Ok(vk)
 }
 
@@ -212,8 +247,7 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), SignatureError>> 
             .iter()
             .zip(&sigs)
             .map(|(item, sig)| {
-                let r: [u8; 32] = sig.r_bytes().to_owned();
-                if is_small_order_encoding(&r) {
+                if suspicious_r(sig.r_bytes()) {
                     verify(
                         item.key,
                         item.domain,
@@ -233,12 +267,40 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), SignatureError>> 
         .collect()
 }
 
-/// True when R is not a valid point or has small order; such signatures get
-/// the strict single check.
-fn is_small_order_encoding(r: &[u8; 32]) -> bool {
-    VerifyingKey::from_bytes(r)
-        .map(|point| point.is_weak())
-        .unwrap_or(true)
+/// The y coordinates (sign bit cleared, canonical) of the eight points of
+/// small order. A point is determined by its y and the sign of x, and the
+/// negation of a small-order point has small order too, so an encoding
+/// decodes to a small-order point exactly when its reduced y is in this set.
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: OnceLock<Vec<[u8; 32]>> = OnceLock::new();
+    YS.get_or_init(|| {
+        let mut ys: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|p| {
+                let mut y = p.compress().to_bytes();
+                y[31] &= 0x7f;
+                y
+            })
+            .collect();
+        ys.sort_unstable();
+        ys.dedup();
+        ys
+    })
+}
+
+/// True when R might be refused by `verify_strict` although the batch
+/// equation holds: a non-canonical encoding (y at or above p, which
+/// `verify_strict` refuses by comparing encodings) or a point of small order.
+/// Such signatures get the strict single check. This looks only at the
+/// bytes; decompressing R here would cost as much again as the batch check
+/// itself, which decompresses it anyway.
+fn suspicious_r(r: &[u8; 32]) -> bool {
+    let mut y = *r;
+    y[31] &= 0x7f;
+    // p = 2^255 - 19: y >= p exactly when bytes 1..31 are all 0xff, the top
+    // byte (sign cleared) is 0x7f and the lowest is at least 0xed.
+    let non_canonical = y[0] >= 0xed && y[1..31].iter().all(|b| *b == 0xff) && y[31] == 0x7f;
+    non_canonical || small_order_ys().binary_search(&y).is_ok()
 }
 
 #[cfg(test)]
@@ -294,5 +356,112 @@ mod tests {
         let mut id = [0u8; 32];
         id[0] = 1;
         assert!(check_public_key(&PublicKey(id)).is_err());
+    }
+
+    /// A signature whose R is the identity passes the cofactorless batch
+    /// equation (s = h·a gives sB = R + hA) but `verify_strict` refuses it;
+    /// the batch must give the strict answer, and must not drag down the
+    /// honest signature beside it.
+    #[test]
+    fn batch_refuses_small_order_r_like_strict_verification() {
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::Sha512;
+        let k = key(7);
+        let a = ed25519_dalek::SigningKey::from_bytes(&k.secret()).to_scalar();
+        let mut r = [0u8; 32];
+        r[0] = 1;
+        let body = b"crafted".to_vec();
+        let msg = signing_bytes(Domain::Tx, "c", &body);
+        let mut h = Sha512::new();
+        h.update(r);
+        h.update(k.public().0);
+        h.update(&msg);
+        let h = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let s = h * a;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r);
+        sig[32..].copy_from_slice(s.as_bytes());
+        let crafted = Signature(sig);
+        // The cofactorless equation holds: this is what a batch would accept.
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&k.public().0).unwrap();
+        assert!(ed25519_dalek::Verifier::verify(
+            &vk,
+            &msg,
+            &ed25519_dalek::Signature::from_bytes(&sig)
+        )
+        .is_ok());
+        assert!(verify(&k.public(), Domain::Tx, "c", &body, &crafted).is_err());
+
+        let honest_body = b"honest".to_vec();
+        let honest = key(8).sign(Domain::Tx, "c", &honest_body);
+        let pk8 = key(8).public();
+        let pk7 = k.public();
+        let items = [
+            BatchItem {
+                key: &pk8,
+                domain: Domain::Tx,
+                chain_id: "c",
+                body: &honest_body,
+                signature: &honest,
+            },
+            BatchItem {
+                key: &pk7,
+                domain: Domain::Tx,
+                chain_id: "c",
+                body: &body,
+                signature: &crafted,
+            },
+        ];
+        let res = verify_batch(&items);
+        assert!(res[0].is_ok());
+        assert!(res[1].is_err(), "small-order R accepted by the batch path");
+    }
+
+    /// Every encoding that decodes to a small-order point, canonical or not,
+    /// with either sign bit, is sent to the strict check; R values of real
+    /// signatures are not.
+    #[test]
+    fn suspicious_r_covers_every_small_order_encoding() {
+        let mut weak = 0;
+        for y in small_order_ys() {
+            for sign in [0u8, 0x80] {
+                let mut enc = *y;
+                enc[31] |= sign;
+                assert!(suspicious_r(&enc));
+                if VerifyingKey::from_bytes(&enc).is_ok_and(|p| p.is_weak()) {
+                    weak += 1;
+                }
+            }
+        }
+        // y = 1 and y = -1 have x = 0, so their sign-bit variants decode to
+        // the same point: 5 y values, 8 distinct points, 10 encodings.
+        assert!(weak >= 8, "only {weak} small-order encodings decoded");
+        // Non-canonical: y + p for every y below 19.
+        for low in 0u8..19 {
+            let mut enc = [0xffu8; 32];
+            enc[0] = 0xed + low;
+            enc[31] = 0x7f;
+            assert!(suspicious_r(&enc));
+        }
+        for n in 1..=50u8 {
+            let sig = key(n).sign(Domain::Tx, "c", &[n; 10]);
+            let r: [u8; 32] = sig.0[..32].try_into().unwrap();
+            assert!(!suspicious_r(&r));
+        }
+    }
+
+    #[test]
+    fn cached_keys_give_the_same_answers() {
+        let k = key(9);
+        let sig = k.sign(Domain::Vote, "c", b"x");
+        for _ in 0..3 {
+            verify(&k.public(), Domain::Vote, "c", b"x", &sig).unwrap();
+            assert!(verify(&k.public(), Domain::Vote, "c", b"y", &sig).is_err());
+        }
+        let mut id = [0u8; 32];
+        id[0] = 1;
+        for _ in 0..2 {
+            assert!(check_public_key(&PublicKey(id)).is_err());
+        }
     }
 }
