@@ -11,7 +11,9 @@ use deltachain_protocol::{PublicKey, Signature};
 const N: usize = 64;
 
 fn bench(c: &mut Criterion) {
-    let keys: Vec<Keypair> = (0..N as u8).map(|i| Keypair::from_secret([i + 1; 32])).collect();
+    let keys: Vec<Keypair> = (0..N as u8)
+        .map(|i| Keypair::from_secret([i + 1; 32]))
+        .collect();
     let pubs: Vec<PublicKey> = keys.iter().map(|k| k.public()).collect();
     // About the size of a credit record's signed body.
     let bodies: Vec<Vec<u8>> = (0..N as u8).map(|i| vec![i; 200]).collect();

@@ -4,6 +4,7 @@
 //! Validators execute a proposed block on an [`Overlay`] over the committed
 //! state before they prevote; only a decided block's write set reaches the disk.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use deltachain_protocol::{codec, crypto, Hash};
@@ -41,10 +42,21 @@ impl StateRead for BTreeMap<Vec<u8>, Vec<u8>> {
 pub type WriteSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Writes layered over a base state.
+///
+/// Base reads are remembered for the life of the overlay, so that a block
+/// of thousands of transactions from a few hundred members reads each
+/// member record once from storage instead of once per transaction. The
+/// cache holds only what the base returned and is consulted after the
+/// overlay's own writes, so it cannot change an answer.
 pub struct Overlay<'a, S: StateRead + ?Sized> {
     base: &'a S,
     writes: WriteSet,
+    reads: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    read_bytes: Cell<usize>,
 }
+
+/// Bound on the bytes of remembered base reads per overlay (one block).
+const MAX_CACHED_READ_BYTES: usize = 8 << 20;
 
 impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
     /// A fresh overlay with no writes.
@@ -52,15 +64,26 @@ impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
         Overlay {
             base,
             writes: BTreeMap::new(),
+            reads: RefCell::new(BTreeMap::new()),
+            read_bytes: Cell::new(0),
         }
     }
 
     /// Reads through the overlay.
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateFault> {
-        match self.writes.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.base.get(key),
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
         }
+        if let Some(v) = self.reads.borrow().get(key) {
+            return Ok(v.clone());
+        }
+        let value = self.base.get(key)?;
+        let size = key.len() + value.as_ref().map_or(0, Vec::len);
+        if self.read_bytes.get() + size <= MAX_CACHED_READ_BYTES {
+            self.read_bytes.set(self.read_bytes.get() + size);
+            self.reads.borrow_mut().insert(key.to_vec(), value.clone());
+        }
+        Ok(value)
     }
 
     /// Reads and decodes a value.
@@ -104,4 +127,61 @@ impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
 pub fn next_state_root(prev: &Hash, writes: &WriteSet) -> Hash {
     let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = writes.iter().collect();
     crypto::sha256_parts(&[&prev.0, &codec::encode(&entries)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base that counts how often it is read.
+    struct Counting {
+        map: BTreeMap<Vec<u8>, Vec<u8>>,
+        reads: Cell<usize>,
+    }
+
+    impl StateRead for Counting {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateFault> {
+            self.reads.set(self.reads.get() + 1);
+            Ok(self.map.get(key).cloned())
+        }
+    }
+
+    #[test]
+    fn base_reads_are_remembered_and_writes_still_win() {
+        let base = Counting {
+            map: [(b"m/a".to_vec(), b"1".to_vec())].into_iter().collect(),
+            reads: Cell::new(0),
+        };
+        let mut o = Overlay::new(&base);
+        for _ in 0..100 {
+            assert_eq!(o.get_raw(b"m/a").unwrap(), Some(b"1".to_vec()));
+            assert_eq!(o.get_raw(b"m/none").unwrap(), None);
+        }
+        assert_eq!(base.reads.get(), 2, "one base read per key");
+        o.put(b"m/a".to_vec(), &7u64);
+        assert_eq!(o.get::<u64>(b"m/a").unwrap(), Some(7));
+        o.delete(b"m/a".to_vec());
+        assert_eq!(o.get_raw(b"m/a").unwrap(), None);
+        o.put(b"m/none".to_vec(), &9u64);
+        assert_eq!(o.get::<u64>(b"m/none").unwrap(), Some(9));
+        assert_eq!(base.reads.get(), 2);
+    }
+
+    #[test]
+    fn remembered_reads_are_bounded() {
+        let big = vec![0u8; 1 << 20];
+        let base = Counting {
+            map: (0..20u8).map(|i| (vec![i], big.clone())).collect(),
+            reads: Cell::new(0),
+        };
+        let o = Overlay::new(&base);
+        for _ in 0..2 {
+            for i in 0..20u8 {
+                assert_eq!(o.get_raw(&[i]).unwrap().map(|v| v.len()), Some(1 << 20));
+            }
+        }
+        assert!(o.read_bytes.get() <= MAX_CACHED_READ_BYTES);
+        // Seven fit under the bound; the other thirteen are read again.
+        assert_eq!(base.reads.get(), 20 + 13);
+    }
 }
