@@ -227,7 +227,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         key,
     } = setup;
     let data_dir = home.join(&config.data_dir);
-    let store = Store::open(&data_dir, &genesis)?;
+    let store = Store::open_with_cache(&data_dir, &genesis, config.storage.cache_mb << 20)?;
     let tip = store.tip();
     info!(name = %config.name, height = tip.height, hash = %tip.hash, chain = %genesis.chain_id, "opened store");
 

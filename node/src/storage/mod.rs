@@ -223,12 +223,12 @@ fn is_lock_error(e: &sled::Error) -> bool {
 
 /// Opens sled, waiting up to [`LOCK_WAIT`] for its file lock: sled's
 /// background threads can hold the lock briefly after a `Db` is dropped.
-fn open_sled(dir: &Path) -> sled::Result<sled::Db> {
+fn open_sled(dir: &Path, cache_bytes: u64) -> sled::Result<sled::Db> {
     let started = std::time::Instant::now();
     loop {
         match sled::Config::new()
             .path(dir)
-            .cache_capacity(128 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open()
         {
             Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_WAIT => {
@@ -279,16 +279,30 @@ const FORMAT: &[u8] = b"Mformat";
 /// another layout rather than misread it.
 pub const FORMAT_VERSION: u32 = 2;
 
+/// sled page cache used by [`Store::open`]; a node takes its size from
+/// `config.toml` (`[storage] cache_mb`).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
 impl Store {
-    /// Opens (or creates) the store in `dir` for the chain of `genesis`.
+    /// Opens (or creates) the store in `dir` for the chain of `genesis`
+    /// with the default page cache.
     pub fn open(dir: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, genesis, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store with a page cache of `cache_bytes`.
+    pub fn open_with_cache(
+        dir: &Path,
+        genesis: &Genesis,
+        cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
         let path = dir.display().to_string();
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(|e| io(sled::Error::Io(e)))?;
-        let db = open_sled(dir).map_err(|e| match e {
+        let db = open_sled(dir, cache_bytes).map_err(|e| match e {
             sled::Error::Corruption { .. } => StoreError::Corrupt {
                 path: path.clone(),
                 detail: format!("sled cannot read its log: {e}"),
