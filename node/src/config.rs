@@ -25,7 +25,7 @@
 //! max_bytes = 134217728
 //!
 //! [storage]
-//! cache_mb = 64                  # sled page cache; the largest share of a node's memory
+//! cache_mb = 128                 # sled page cache (a soft target; sled's bookkeeping comes on top)
 //! ```
 
 use std::net::SocketAddr;
@@ -69,9 +69,9 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// sled's page cache in MiB. It is a soft target: sled's own
-    /// bookkeeping comes on top, so a node's resident memory is roughly
-    /// twice this plus the mempool. Larger helps query latency on a big
-    /// chain; 64 keeps a validator under 300 MB while it imports.
+    /// bookkeeping comes on top. Larger keeps more of a big chain's index
+    /// in memory for queries and imports; smaller trades that for memory
+    /// on a small machine.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
 }
@@ -154,7 +154,7 @@ fn default_mempool_txs() -> usize {
     100_000
 }
 fn default_cache_mb() -> u64 {
-    64
+    128
 }
 fn default_mempool_bytes() -> usize {
     128 * 1024 * 1024
@@ -357,7 +357,7 @@ mod tests {
     fn empty_file_gives_defaults_and_typos_are_errors() {
         let c: NodeConfig = toml::from_str("").unwrap();
         assert_eq!(c.api.listen, "127.0.0.1:7070");
-        assert_eq!(c.storage.cache_mb, 64);
+        assert_eq!(c.storage.cache_mb, 128);
         let c: NodeConfig = toml::from_str("[storage]\ncache_mb = 256").unwrap();
         assert_eq!(c.storage.cache_mb, 256);
         let e = toml::from_str::<NodeConfig>("[api]\nlisen = \"x\"")

@@ -396,12 +396,12 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
             r?;
         }
     }
-    clients[0]
-        .wait(
-            &adds.last().expect("senders").hash(),
-            Duration::from_secs(60),
-        )
-        .await?;
+    // Every node must have committed the registrations before it is sent
+    // the members' transactions, or a node one block behind refuses them.
+    let last_add = adds.last().expect("senders").hash();
+    for client in &clients {
+        client.wait(&last_add, Duration::from_secs(60)).await?;
+    }
     eprintln!("registered {} bench members", senders.len());
 
     // Pre-sign: per-sender queues in nonce order.

@@ -281,7 +281,7 @@ pub const FORMAT_VERSION: u32 = 2;
 
 /// sled page cache used by [`Store::open`]; a node takes its size from
 /// `config.toml` (`[storage] cache_mb`).
-pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+pub const DEFAULT_CACHE_BYTES: u64 = 128 << 20;
 
 impl Store {
     /// Opens (or creates) the store in `dir` for the chain of `genesis`
