@@ -1,7 +1,7 @@
 //! The signature-verification ceiling the throughput target is stated
 //! against: ed25519 verifications per second on one core, single and in
 //! batches of 64, through Deltachain's domain-separated path (key cache,
-//! strict-equivalent batch) and through dalek directly for comparison.
+//! cofactored equation, single and batched) and through dalek directly.
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
