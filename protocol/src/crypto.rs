@@ -149,8 +149,8 @@ fn decompress_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
 pub const KEY_CACHE_ENTRIES: usize = 16_384;
 
 /// Decompressed keys by their 32 bytes. Decompressing a point costs a field
-/// exponentiation, about half of what a batched signature check costs, and a
-/// node sees the same few hundred member keys over and over. The cache never
+/// exponentiation, about a quarter of what a batched signature check costs,
+/// and a node sees the same few hundred member keys over and over. The cache never
 /// changes an answer: only keys that decompress and are not weak go in.
 fn key_cache() -> &'static Mutex<BTreeMap<[u8; 32], VerifyingKey>> {
     static CACHE: OnceLock<Mutex<BTreeMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
