@@ -154,7 +154,7 @@ fn default_mempool_txs() -> usize {
     100_000
 }
 fn default_cache_mb() -> u64 {
-    128
+    crate::storage::DEFAULT_CACHE_BYTES >> 20
 }
 fn default_mempool_bytes() -> usize {
     128 * 1024 * 1024

@@ -200,9 +200,10 @@ fn main() -> ExitCode {
         })(),
         Command::Audit { home } => (|| {
             let setup = node::Setup::load(&home)?;
-            let store = deltachain_node::storage::Store::open(
+            let store = deltachain_node::storage::Store::open_with_cache(
                 &home.join(&setup.config.data_dir),
                 &setup.genesis,
+                setup.config.storage.cache_mb << 20,
             )?;
             let h = store.audit(&setup.genesis)?;
             println!("chain is consistent through height {h}");
