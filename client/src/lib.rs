@@ -61,15 +61,34 @@ pub enum ClientError {
     /// Bad input from the caller (before anything was sent).
     #[error("{0}")]
     Input(String),
-    /// The transaction was not committed in time.
-    #[error("transaction {0} was not committed within the timeout; check later with `deltachain tx {0}`")]
-    Timeout(Hash),
+    /// The transaction was submitted (or may have been), but whether it was
+    /// committed could not be learned before the timeout: the node stayed
+    /// unreachable or still reported it pending. Resubmitting the same signed
+    /// transaction is safe; it has one hash and is applied at most once.
+    #[error("outcome unknown: check with `deltachain tx {hash}` ({why})")]
+    OutcomeUnknown {
+        /// The transaction.
+        hash: Hash,
+        /// What was last learned.
+        why: String,
+    },
 }
 
 impl ClientError {
     /// True if the node was unreachable (exit code 3 in the CLI).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ClientError::Unreachable { .. })
+    }
+
+    /// A stable code for machine-readable errors (`--json`).
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Api { code, .. } => code,
+            ClientError::Decode(_) => "bad_answer",
+            ClientError::Input(_) => "usage",
+            ClientError::OutcomeUnknown { .. } => "outcome_unknown",
+        }
     }
 }
 
@@ -214,10 +233,17 @@ struct ErrorInner {
 impl Client {
     /// A client for the node at `base` (e.g. `http://127.0.0.1:7070`).
     pub fn new(base: &str) -> Result<Client, ClientError> {
-        let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let base = base.trim().trim_end_matches('/').to_string();
+        if base.starts_with("https://") {
             return Err(ClientError::Input(format!(
-                "--node {base:?} must be a URL like http://127.0.0.1:7070"
+                "--node {:?}: HTTPS is not supported yet; use the node's http:// address (TLS is planned)",
+                deltachain_protocol::validate::truncate(&base)
+            )));
+        }
+        if !base.starts_with("http://") {
+            return Err(ClientError::Input(format!(
+                "--node {:?} must be a URL like http://127.0.0.1:7070",
+                deltachain_protocol::validate::truncate(&base)
             )));
         }
         let http = reqwest::Client::builder()
@@ -414,13 +440,48 @@ impl Client {
         timeout: Duration,
     ) -> Result<Committed, ClientError> {
         let tx = self.sign(key, payload).await?;
-        let hash = self.submit(&tx).await?;
-        self.wait(&hash, timeout).await
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.submit_until(&tx, deadline).await?;
+        self.wait(&tx.hash(), timeout).await
     }
 
-    /// Polls until a transaction is committed.
+    /// Submits `tx`, and submits it again while the node cannot be reached,
+    /// until `deadline`. Safe because a signed transaction has one hash and
+    /// the node answers a resubmission with its status instead of applying
+    /// it twice. If the node never answered, the outcome is unknown: the
+    /// first attempt may have arrived before the connection dropped.
+    pub async fn submit_until(
+        &self,
+        tx: &SignedTransaction,
+        deadline: tokio::time::Instant,
+    ) -> Result<Hash, ClientError> {
+        let hash = tx.hash();
+        loop {
+            match self.submit(tx).await {
+                Ok(h) => return Ok(h),
+                Err(ClientError::Unreachable { reason, .. }) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ClientError::OutcomeUnknown {
+                            hash,
+                            why: format!("the node could not be reached to submit it: {reason}"),
+                        });
+                    }
+                }
+                // A full mempool asks us to come back later.
+                Err(ClientError::Api { status: 503, .. })
+                    if tokio::time::Instant::now() < deadline => {}
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Polls until a transaction is committed, riding out a node that
+    /// restarts or drops connections meanwhile. Gives up with
+    /// [`ClientError::OutcomeUnknown`] at the timeout.
     pub async fn wait(&self, hash: &Hash, timeout: Duration) -> Result<Committed, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut last;
         loop {
             match self.tx(hash).await {
                 Ok(TxStatus {
@@ -435,11 +496,20 @@ impl Client {
                         receipt,
                     });
                 }
-                Ok(_) | Err(ClientError::Api { status: 404, .. }) => {}
+                Ok(_) => last = "the node still reports it pending".into(),
+                Err(ClientError::Api { status: 404, .. }) => last =
+                    "the node knows neither a pending nor a committed transaction with this hash"
+                        .into(),
+                Err(ClientError::Unreachable { reason, .. }) => {
+                    last = format!("the node could not be reached: {reason}")
+                }
                 Err(e) => return Err(e),
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ClientError::Timeout(*hash));
+                return Err(ClientError::OutcomeUnknown {
+                    hash: *hash,
+                    why: last,
+                });
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }

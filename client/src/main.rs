@@ -2,7 +2,13 @@
 //! view, and verify answers against the validators' signatures.
 //!
 //! Exit codes: 0 success, 1 rejected (by the node, a business rule or a
-//! failed verification), 2 usage error, 3 node unreachable.
+//! failed verification), 2 usage error, 3 node unreachable, 4 outcome
+//! unknown (a transaction was submitted but whether it was committed could
+//! not be learned in time; check with `deltachain tx HASH`).
+//!
+//! With `--json`, results are one JSON document on stdout and errors are
+//! `{"error": {"code", "message"}}` on stderr. A closed stdout
+//! (`deltachain ... | head`) ends the program quietly.
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +21,27 @@ use deltachain_client::records::{self, fen_to_yuan};
 use deltachain_client::{verify, Client, ClientError};
 use deltachain_protocol::{Genesis, Hash, Outcome};
 use serde_json::{json, Value};
+use unicode_width::UnicodeWidthStr;
+
+/// `println!` that ends the program quietly when stdout is closed
+/// (`deltachain ... | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_line(format_args!($($arg)*))
+    };
+}
+
+fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|_| stdout.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -78,10 +105,13 @@ struct Submit {
     /// Member key file.
     #[arg(long)]
     key: PathBuf,
-    /// Wait until the transaction is committed and show its receipt.
+    /// Wait until the transaction is committed and show its receipt. If the
+    /// node drops meanwhile, keep asking until --timeout; if the outcome is
+    /// still unknown then, exit 4 (resubmitting is safe: the same signed
+    /// transaction is never applied twice).
     #[arg(long)]
     wait: bool,
-    /// Seconds to wait with --wait.
+    /// Seconds to keep trying to submit and, with --wait, to learn the outcome.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
     #[command(subcommand)]
@@ -98,11 +128,13 @@ enum Record {
         /// loan, repayment, overdue, default, guarantee or rating.
         #[arg(long)]
         kind: String,
-        /// Contract or loan id.
+        /// Contract or loan id: up to 64 letters (Chinese included), digits
+        /// and . - _ /, like 合肥-贷-001.
         #[arg(long)]
         reference: String,
-        /// Amount in yuan (up to two decimals).
-        #[arg(long)]
+        /// Amount in yuan, up to two decimals; commas only between groups of
+        /// three digits (1,234,567.89).
+        #[arg(long, allow_hyphen_values = true)]
         amount: Option<String>,
         /// Currency.
         #[arg(long, default_value = "CNY")]
@@ -113,7 +145,7 @@ enum Record {
         /// Rating grade (for kind rating).
         #[arg(long)]
         rating: Option<String>,
-        /// Free text.
+        /// Free text, up to 500 characters of any script.
         #[arg(long)]
         note: Option<String>,
     },
@@ -122,7 +154,7 @@ enum Record {
         /// Hash of the transaction that reported the record.
         #[arg(long)]
         tx: String,
-        /// Why.
+        /// Why, up to 500 characters of any script.
         #[arg(long)]
         reason: String,
         /// Withdraw the record instead of annotating it.
@@ -137,7 +169,7 @@ enum Record {
         /// patent, trademark, copyright or software_copyright.
         #[arg(long)]
         kind: String,
-        /// Title.
+        /// Title, up to 200 characters of any script.
         #[arg(long)]
         title: String,
         /// Owner USCC.
@@ -161,10 +193,10 @@ enum Record {
         /// The IP.
         #[arg(long)]
         ip_id: String,
-        /// Secured amount in yuan.
-        #[arg(long)]
+        /// Secured amount in yuan (commas only between groups of three digits).
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
-        /// Pledge contract reference.
+        /// Pledge contract reference (up to 64 letters, digits and . - _ /).
         #[arg(long)]
         contract: String,
         /// Last day of the pledge.
@@ -179,7 +211,7 @@ enum Record {
     },
     /// Add a member (regulator).
     MemberAdd {
-        /// Unique name.
+        /// Unique name: up to 64 letters (Chinese included), digits and . - _ /.
         #[arg(long)]
         name: String,
         /// Its public key (hex).
@@ -226,21 +258,24 @@ enum Query {
     },
 }
 
-/// A failure and its exit code.
+/// A failure, its exit code and its stable code for `--json`.
 struct Failure {
-    code: u8,
+    exit: u8,
+    code: String,
     message: String,
 }
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        let code = match &e {
+        let exit = match &e {
             ClientError::Unreachable { .. } => 3,
             ClientError::Input(_) => 2,
+            ClientError::OutcomeUnknown { .. } => 4,
             _ => 1,
         };
         Failure {
-            code,
+            exit,
+            code: e.code().to_string(),
             message: e.to_string(),
         }
     }
@@ -248,7 +283,8 @@ impl From<ClientError> for Failure {
 
 fn usage(message: impl Into<String>) -> Failure {
     Failure {
-        code: 2,
+        exit: 2,
+        code: "usage".into(),
         message: message.into(),
     }
 }
@@ -261,20 +297,22 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// Prints an aligned table. Columns are padded by display width, so a
+/// Chinese title (two columns a character) keeps the next column in line.
 fn table(headers: &[&str], rows: Vec<Vec<String>>) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+            widths[i] = widths[i].max(c.width());
         }
     }
     let line = |cells: Vec<String>| {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i].saturating_sub(c.width()))))
             .collect();
-        println!("  {}", parts.join("  ").trim_end());
+        out!("  {}", parts.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     line(widths.iter().map(|w| "-".repeat(*w)).collect());
@@ -289,15 +327,14 @@ fn amount(v: &Value) -> String {
 
 fn short(v: &Value) -> String {
     let t = s(v);
-    if t.len() == 64 {
-        format!("{}…", &t[..12])
-    } else {
-        t
+    match t.get(..12) {
+        Some(head) if t.len() == 64 => format!("{head}…"),
+        _ => t,
     }
 }
 
 fn parse_hash(h: &str) -> Result<Hash, Failure> {
-    Hash::from_hex(h).map_err(|e| usage(format!("transaction hash: {e}")))
+    Hash::from_hex(h.trim()).map_err(|e| usage(format!("transaction hash: {e}")))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -305,10 +342,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Keygen { out } = &cli.command {
         let key = deltachain_client::write_new_key(out)?;
         if json_out {
-            println!("{}", json!({"public_key": key.public(), "file": out}));
+            out!("{}", json!({"public_key": key.public(), "file": out}));
         } else {
-            println!("public key: {}", key.public());
-            println!(
+            out!("public key: {}", key.public());
+            out!(
                 "written to: {} (keep it secret; give the public key to your regulator)",
                 out.display()
             );
@@ -321,7 +358,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status => {
             let v = client.get("/v1/status").await?;
             if json_out {
-                println!("{v:#}");
+                out!("{v:#}");
             } else {
                 for k in [
                     "chain_id",
@@ -336,7 +373,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "mempool_txs",
                     "validator",
                 ] {
-                    println!("{k:<18} {}", s(&v[k]));
+                    out!("{k:<18} {}", s(&v[k]));
                 }
             }
         }
@@ -393,28 +430,36 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let key = deltachain_client::load_key(&sub.key)?;
             let tx = client.sign(&key, payload).await?;
-            let hash = client.submit(&tx).await?;
+            let hash = tx.hash();
+            // The hash first: whatever happens to the connection from here
+            // on, the clerk can follow this transaction.
+            if !json_out {
+                out!("transaction {hash}");
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(sub.timeout);
+            client.submit_until(&tx, deadline).await?;
             if !sub.wait {
                 if json_out {
-                    println!("{}", json!({"tx_hash": hash, "status": "pending"}));
+                    out!("{}", json!({"tx_hash": hash, "status": "pending"}));
                 } else {
-                    println!("submitted {hash} (pending; follow it with `deltachain tx {hash}`)");
+                    out!("submitted {hash} (pending; follow it with `deltachain tx {hash}`)");
                 }
                 return Ok(());
             }
-            let done = client.wait(&hash, Duration::from_secs(sub.timeout)).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let done = client.wait(&hash, left.max(Duration::from_secs(1))).await?;
             let outcome = done.receipt.outcome;
             if json_out {
-                println!(
+                out!(
                     "{}",
                     json!({"tx_hash": hash, "status": "committed", "height": done.height, "outcome": outcome, "reason": done.receipt.reason})
                 );
             } else {
                 match outcome {
                     Outcome::Applied => {
-                        println!("applied: {hash} committed at height {}", done.height)
+                        out!("applied: {hash} committed at height {}", done.height)
                     }
-                    Outcome::Rejected => println!(
+                    Outcome::Rejected => out!(
                         "REJECTED: {hash} committed at height {} but refused: {}",
                         done.height,
                         done.receipt.reason.as_deref().unwrap_or("no reason given")
@@ -423,8 +468,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             if outcome == Outcome::Rejected {
                 return Err(Failure {
-                    code: 1,
-                    message: String::new(),
+                    exit: 1,
+                    code: "rejected".into(),
+                    message: if json_out {
+                        done.receipt.reason.unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
                 });
             }
         }
@@ -433,20 +483,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             offset,
             limit,
         }) => {
+            let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
             deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
             let v = client
                 .enterprise(&uscc, offset, limit.clamp(1, 500))
                 .await?;
             if json_out {
-                println!("{v:#}");
+                out!("{v:#}");
                 return Ok(());
             }
             let records = v["credit_records"].as_array().cloned().unwrap_or_default();
-            println!(
-                "Enterprise {uscc}: {} credit record(s) from all cities, as of height {}",
-                s(&v["total_credit_records"]),
+            let total = v["total_credit_records"].as_u64().unwrap_or(0);
+            out!(
+                "Enterprise {uscc}: {total} credit record(s) from all cities, as of height {}",
                 s(&v["as_of_height"])
             );
+            out!("{}", page_note(offset, records.len(), total));
             if !records.is_empty() {
                 table(
                     &[
@@ -483,7 +535,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 );
             }
             let ips = v["ip"].as_array().cloned().unwrap_or_default();
-            println!("IP owned: {}", ips.len());
+            out!("IP owned: {}", ips.len());
             if !ips.is_empty() {
                 table(
                     &["IP", "KIND", "TITLE", "PLEDGE"],
@@ -511,22 +563,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             deltachain_protocol::ip_id(&ip_id, None).map_err(|e| usage(e.to_string()))?;
             let v = client.ip(&ip_id).await?;
             if json_out {
-                println!("{v:#}");
+                out!("{v:#}");
                 return Ok(());
             }
-            println!("IP {} ({})", s(&v["ip_id"]), s(&v["kind"]));
-            println!("  title       {}", s(&v["title"]));
-            println!("  owner       {}", s(&v["owner"]));
-            println!(
+            out!("IP {} ({})", s(&v["ip_id"]), s(&v["kind"]));
+            out!("  title       {}", s(&v["title"]));
+            out!("  owner       {}", s(&v["owner"]));
+            out!(
                 "  registered  {} by {}",
                 s(&v["registered_on"]),
                 s(&v["registrar"]["name"])
             );
             let p = &v["active_pledge"];
             if p.is_null() {
-                println!("  pledge      none (free to pledge)");
+                out!("  pledge      none (free to pledge)");
             } else {
-                println!(
+                out!(
                     "  pledge      {} for {} CNY until {} (contract {}, tx {})",
                     s(&p["pledgee"]),
                     amount(&p["amount_fen"]),
@@ -581,26 +633,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let hash = parse_hash(&hash)?;
             let v = client.get(&format!("/v1/txs/{hash}")).await?;
             if json_out {
-                println!("{v:#}");
+                out!("{v:#}");
                 return Ok(());
             }
-            println!("transaction {hash}");
-            println!("  status   {}", s(&v["status"]));
+            out!("transaction {hash}");
+            out!("  status   {}", s(&v["status"]));
             if v["status"] == "committed" {
-                println!("  height   {} (index {})", s(&v["height"]), s(&v["index"]));
-                println!("  outcome  {}", s(&v["receipt"]["outcome"]));
+                out!("  height   {} (index {})", s(&v["height"]), s(&v["index"]));
+                out!("  outcome  {}", s(&v["receipt"]["outcome"]));
                 if !v["receipt"]["reason"].is_null() {
-                    println!("  reason   {}", s(&v["receipt"]["reason"]));
+                    out!("  reason   {}", s(&v["receipt"]["reason"]));
                 }
             }
-            println!(
+            out!(
                 "  sender   {} ({})",
                 s(&v["tx"]["sender"]["name"]),
                 short(&v["tx"]["sender"]["public_key"])
             );
-            println!("  nonce    {}", s(&v["tx"]["nonce"]));
-            println!("  kind     {}", s(&v["tx"]["kind"]));
-            println!("  payload  {}", v["tx"]["payload"]);
+            out!("  nonce    {}", s(&v["tx"]["nonce"]));
+            out!("  kind     {}", s(&v["tx"]["kind"]));
+            out!("  payload  {}", v["tx"]["payload"]);
         }
         Command::Block { id } => {
             if id != "latest" && id.parse::<u64>().is_err() && Hash::from_hex(&id).is_err() {
@@ -610,14 +662,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let v = client.block(&id).await?;
             if json_out {
-                println!("{v:#}");
+                out!("{v:#}");
                 return Ok(());
             }
-            println!("block {} {}", s(&v["height"]), s(&v["hash"]));
-            println!("  time       {}", s(&v["header"]["time"]));
-            println!("  proposer   {}", short(&v["header"]["proposer"]));
-            println!("  state root {}", s(&v["header"]["state_root"]));
-            println!(
+            out!("block {} {}", s(&v["height"]), s(&v["hash"]));
+            out!("  time       {}", s(&v["header"]["time"]));
+            out!("  proposer   {}", short(&v["header"]["proposer"]));
+            out!("  state root {}", s(&v["header"]["state_root"]));
+            out!(
                 "  signed by  {} validator(s) in round {}",
                 v["commit"]["signatures"]
                     .as_array()
@@ -627,7 +679,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             let txs = v["txs"].as_array().cloned().unwrap_or_default();
             let receipts = v["receipts"].as_array().cloned().unwrap_or_default();
-            println!("  {} transaction(s)", txs.len());
+            out!("  {} transaction(s)", txs.len());
             if !txs.is_empty() {
                 table(
                     &["#", "TX", "KIND", "SENDER", "OUTCOME"],
@@ -661,18 +713,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             match verify::verify_proof(&proof, &hash, &g) {
                 Ok(v) => {
                     if json_out {
-                        println!(
+                        out!(
                             "{}",
                             json!({"verified": true, "tx_hash": hash, "height": v.height, "block_hash": v.block_hash, "signers": v.signers, "validators": v.validators, "outcome": proof.receipt.outcome, "reason": proof.receipt.reason})
                         );
                     } else {
-                        println!("VERIFIED: transaction {hash}");
-                        println!("  is in block {} ({}),", v.height, v.block_hash);
-                        println!(
+                        out!("VERIFIED: transaction {hash}");
+                        out!("  is in block {} ({}),", v.height, v.block_hash);
+                        out!(
                             "  certified by {} of {} validators of chain {},",
-                            v.signers, v.validators, g.chain_id
+                            v.signers,
+                            v.validators,
+                            g.chain_id
                         );
-                        println!(
+                        out!(
                             "  with outcome {}{}",
                             serde_json::to_value(proof.receipt.outcome)
                                 .map(|o| s(&o))
@@ -687,13 +741,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 Err(e) => {
                     if json_out {
-                        println!(
+                        out!(
                             "{}",
                             json!({"verified": false, "tx_hash": hash, "error": e.to_string()})
                         );
                     }
                     return Err(Failure {
-                        code: 1,
+                        exit: 1,
+                        code: "not_verified".into(),
                         message: format!("NOT VERIFIED: {e}"),
                     });
                 }
@@ -703,8 +758,57 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
+/// "showing 1–50 of 158; --offset/--limit for more": a page never passes
+/// for the whole list.
+fn page_note(offset: usize, shown: usize, total: u64) -> String {
+    if shown == 0 {
+        if total == 0 {
+            return "no credit records".into();
+        }
+        return format!("showing none of {total} (--offset {offset} is past the end)");
+    }
+    let first = offset + 1;
+    let last = offset + shown;
+    if first == 1 && last as u64 >= total {
+        format!("showing all {total}")
+    } else {
+        format!("showing {first}–{last} of {total}; --offset/--limit for more")
+    }
+}
+
+fn report(f: &Failure, json_out: bool) {
+    if f.message.is_empty() {
+        return;
+    }
+    if json_out {
+        eprintln!(
+            "{}",
+            json!({"error": {"code": f.code, "message": f.message}})
+        );
+    } else {
+        eprintln!("error: {}", f.message);
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let json_out = std::env::args_os().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if json_out && !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let detail = e.to_string();
+                let first = detail
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ");
+                report(&usage(first), true);
+                return ExitCode::from(2);
+            }
+            e.exit()
+        }
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -718,10 +822,37 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            if !f.message.is_empty() {
-                eprintln!("error: {}", f.message);
-            }
-            ExitCode::from(f.code)
+            report(&f, json_out);
+            ExitCode::from(f.exit)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_notes_say_what_is_shown() {
+        assert_eq!(
+            page_note(0, 50, 158),
+            "showing 1–50 of 158; --offset/--limit for more"
+        );
+        assert_eq!(
+            page_note(150, 8, 158),
+            "showing 151–158 of 158; --offset/--limit for more"
+        );
+        assert_eq!(page_note(0, 3, 3), "showing all 3");
+        assert_eq!(page_note(0, 0, 0), "no credit records");
+        assert!(page_note(200, 0, 158).contains("past the end"));
+    }
+
+    #[test]
+    fn short_never_cuts_a_character() {
+        let wide = Value::String("合".repeat(21) + "x");
+        assert_eq!(wide.as_str().unwrap().len(), 64);
+        assert_eq!(short(&wide), wide.as_str().unwrap());
+        let hex = Value::String("ab".repeat(32));
+        assert_eq!(short(&hex), "abababababab…");
     }
 }

@@ -16,31 +16,52 @@ fn input(msg: impl Into<String>) -> ClientError {
 }
 
 /// Parses yuan (`1234`, `1234.5`, `1234.56`, `1,234.56`) into fen.
+///
+/// Thousands separators are accepted only where they belong (`1,234,567`),
+/// never anywhere: `1,00` or `12,34,567` is a typing mistake that would
+/// otherwise be recorded as a different amount.
 pub fn yuan_to_fen(s: &str) -> Result<u64, ClientError> {
-    let clean: String = s
-        .trim()
-        .chars()
-        .filter(|c| *c != ',' && *c != '_')
-        .collect();
+    let t = s.trim();
+    let shown = deltachain_protocol::validate::truncate(t);
+    if t.starts_with('-') {
+        return Err(input(format!(
+            "amount {shown:?}: negative amounts are not allowed; record a repayment or a correction instead"
+        )));
+    }
     let bad = || {
         input(format!(
-            "amount {s:?} must be yuan with at most two decimals, like 5000000 or 1234.56"
+            "amount {shown:?} must be yuan with at most two decimals, like 5000000, 5,000,000 or 1234.56"
         ))
     };
-    let (whole, frac) = clean.split_once('.').unwrap_or((&clean, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits: String = if whole.contains(',') {
+        let groups: Vec<&str> = whole.split(',').collect();
+        let first_ok = (1..=3).contains(&groups[0].len());
+        let rest_ok = groups[1..].iter().all(|g| g.len() == 3);
+        if !first_ok || !rest_ok {
+            return Err(input(format!(
+                "amount {shown:?} has a misplaced comma: commas may only separate groups of three digits, like 1,234,567.89"
+            )));
+        }
+        groups.concat()
+    } else {
+        whole.to_string()
+    };
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
         || frac.len() > 2
         || !frac.bytes().all(|b| b.is_ascii_digit())
     {
         return Err(bad());
     }
-    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let whole: u64 = digits
+        .parse()
+        .map_err(|_| input(format!("amount {shown:?} is too large")))?;
     let frac: u64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
     whole
         .checked_mul(100)
         .and_then(|f| f.checked_add(frac))
-        .ok_or_else(|| input(format!("amount {s:?} is too large")))
+        .ok_or_else(|| input(format!("amount {shown:?} is too large")))
 }
 
 /// Formats fen as yuan with two decimals.
@@ -190,8 +211,19 @@ mod tests {
         assert_eq!(yuan_to_fen("1234.5").unwrap(), 123_450);
         assert_eq!(yuan_to_fen("1,234.56").unwrap(), 123_456);
         assert_eq!(yuan_to_fen("0.01").unwrap(), 1);
+        assert_eq!(yuan_to_fen("1,234,567").unwrap(), 123_456_700);
+        assert_eq!(yuan_to_fen("12,345.6").unwrap(), 1_234_560);
+        // Commas only between groups of three: each of these was silently
+        // read as another amount before.
+        for misplaced in ["1,00", "12,34,567", "1234,567", ",123", "1,", "1,2345"] {
+            let e = yuan_to_fen(misplaced).unwrap_err().to_string();
+            assert!(e.contains("misplaced comma"), "{misplaced}: {e}");
+        }
+        let e = yuan_to_fen("-5").unwrap_err().to_string();
+        assert!(e.contains("negative amounts are not allowed"), "{e}");
         for bad in [
             "-1",
+            "1_000",
             "1.234",
             "abc",
             "",

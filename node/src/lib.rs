@@ -18,6 +18,7 @@ pub mod consensus;
 pub mod devnet;
 pub mod executor;
 pub mod ledger;
+pub mod lograte;
 pub mod mempool;
 pub mod metrics;
 pub mod network;

@@ -11,7 +11,7 @@ use crate::bytes::{Hash, PublicKey};
 use crate::codec;
 use crate::crypto::{self, sha256};
 use crate::time;
-use crate::types::{Roles, MAX_ID_BYTES, MAX_TX_BYTES};
+use crate::types::{Roles, MAX_ID_CHARS, MAX_TX_BYTES};
 use crate::validate::{self, ValidationError};
 
 /// A validator: one per city data center.
@@ -156,7 +156,7 @@ impl Genesis {
 
     /// Checks the whole document.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        validate::identifier("chain_id", &self.chain_id, MAX_ID_BYTES)?;
+        validate::identifier("chain_id", &self.chain_id, MAX_ID_CHARS)?;
         if self.validators.is_empty() || self.validators.len() > MAX_VALIDATORS {
             return Err(ValidationError::new(
                 "validators",
@@ -167,8 +167,8 @@ impl Genesis {
             ));
         }
         for (i, v) in self.validators.iter().enumerate() {
-            validate::identifier("validators[].name", &v.name, MAX_ID_BYTES)?;
-            validate::text("validators[].city", &v.city, MAX_ID_BYTES, true)?;
+            validate::identifier("validators[].name", &v.name, MAX_ID_CHARS)?;
+            validate::text("validators[].city", &v.city, MAX_ID_CHARS, true)?;
             validate::text("validators[].p2p_addr", &v.p2p_addr, 256, true)?;
             crypto::check_public_key(&v.public_key)
                 .map_err(|e| ValidationError::new("validators[].public_key", e.to_string()))?;
@@ -188,7 +188,7 @@ impl Genesis {
         let mut names: Vec<&str> = Vec::with_capacity(self.members.len());
         let mut keys: Vec<&PublicKey> = Vec::with_capacity(self.members.len());
         for m in &self.members {
-            validate::identifier("members[].name", &m.name, MAX_ID_BYTES)?;
+            validate::reference("members[].name", &m.name, MAX_ID_CHARS)?;
             crypto::check_public_key(&m.public_key)
                 .map_err(|e| ValidationError::new("members[].public_key", e.to_string()))?;
             if m.roles.is_empty() {

@@ -35,15 +35,18 @@ pub const MAX_VOTE_BYTES: usize = 256;
 /// Largest encoded proposal (without its block).
 pub const MAX_PROPOSAL_BYTES: usize = 256;
 
-/// Longest string accepted in free-text fields.
-pub const MAX_NOTE_BYTES: usize = 256;
-/// Longest title of an IP record.
-pub const MAX_TITLE_BYTES: usize = 200;
-/// Longest identifier (references, contract ids, non-patent IP ids, names).
-pub const MAX_ID_BYTES: usize = 64;
+/// Longest free text (notes, reasons), in characters of any script. Enough
+/// for a clerk's paragraph in Chinese; 500 four-byte characters still leave
+/// a credit record well inside [`MAX_TX_BYTES`].
+pub const MAX_NOTE_CHARS: usize = 500;
+/// Longest title of an IP record, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest identifier or reference (references, contract ids, non-patent IP
+/// ids, names), in characters.
+pub const MAX_ID_CHARS: usize = 64;
 
 macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident $label:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
@@ -71,13 +74,14 @@ macro_rules! named_enum {
 
         impl FromStr for $name {
             type Err = String;
+            /// Case and surrounding spaces do not matter (`Loan` is `loan`).
             fn from_str(s: &str) -> Result<Self, String> {
-                match s {
+                match s.trim().to_ascii_lowercase().as_str() {
                     $($text => Ok($name::$variant),)+
                     _ => Err(format!(
                         "unknown {} {:?}; expected one of: {}",
-                        stringify!($name),
-                        s,
+                        $label,
+                        crate::validate::truncate(s),
                         [$($text),+].join(", ")
                     )),
                 }
@@ -88,7 +92,7 @@ macro_rules! named_enum {
 
 named_enum!(
     /// What a member may do.
-    Role {
+    Role "role" {
         /// Submits credit records.
         CreditReporter => "credit_reporter",
         /// Registers and transfers IP.
@@ -104,7 +108,7 @@ named_enum!(
 
 named_enum!(
     /// The kind of a credit record.
-    CreditKind {
+    CreditKind "credit kind" {
         /// A loan was granted (amount).
         Loan => "loan",
         /// A repayment was made (amount).
@@ -122,7 +126,7 @@ named_enum!(
 
 named_enum!(
     /// The kind of an intellectual-property right.
-    IpKind {
+    IpKind "IP kind" {
         /// A patent; its id is a CNIPA patent number with check digit.
         Patent => "patent",
         /// A trademark registration.
@@ -358,11 +362,14 @@ impl Payload {
         match self {
             Payload::Credit(c) => {
                 validate::uscc("enterprise", &c.enterprise)?;
-                validate::identifier("reference", &c.reference, MAX_ID_BYTES)?;
+                validate::reference("reference", &c.reference, MAX_ID_CHARS)?;
                 if c.currency.len() != 3 || !c.currency.bytes().all(|b| b.is_ascii_uppercase()) {
                     return Err(ValidationError::new(
                         "currency",
-                        format!("{:?} is not a 3-letter ISO 4217 code like CNY", c.currency),
+                        format!(
+                            "{:?} is not a 3-letter ISO 4217 code like CNY",
+                            validate::truncate(&c.currency)
+                        ),
                     ));
                 }
                 match (c.kind, c.amount_fen, &c.rating) {
@@ -392,16 +399,16 @@ impl Payload {
                     (_, Some(_), None) => {}
                 }
                 if let Some(n) = &c.note {
-                    validate::text("note", n, MAX_NOTE_BYTES, false)?;
+                    validate::text("note", n, MAX_NOTE_CHARS, false)?;
                 }
                 date_field("date", &c.date)
             }
             Payload::CreditCorrection(c) => {
-                validate::text("reason", &c.reason, MAX_NOTE_BYTES, true)
+                validate::text("reason", &c.reason, MAX_NOTE_CHARS, true)
             }
             Payload::IpRegister(r) => {
                 ip_id(&r.ip_id, Some(r.kind))?;
-                validate::text("title", &r.title, MAX_TITLE_BYTES, true)?;
+                validate::text("title", &r.title, MAX_TITLE_CHARS, true)?;
                 validate::uscc("owner", &r.owner)?;
                 date_field("date", &r.registered_on)
             }
@@ -414,12 +421,12 @@ impl Payload {
                 if p.amount_fen == 0 {
                     return Err(ValidationError::new("amount", "must be greater than zero"));
                 }
-                validate::identifier("contract", &p.contract, MAX_ID_BYTES)?;
+                validate::reference("contract", &p.contract, MAX_ID_CHARS)?;
                 date_field("until", &p.until)
             }
             Payload::IpRelease(r) => ip_id(&r.ip_id, None),
             Payload::AddMember(m) => {
-                validate::identifier("name", &m.name, MAX_ID_BYTES)?;
+                validate::reference("name", &m.name, MAX_ID_CHARS)?;
                 member_key(&m.public_key)?;
                 if m.roles.is_empty() {
                     return Err(ValidationError::new(
@@ -453,7 +460,10 @@ fn rating_grade(r: &str) -> Result<(), ValidationError> {
     {
         return Err(ValidationError::new(
             "rating",
-            format!("{r:?} is not a rating grade like AAA, BBB+ or A-"),
+            format!(
+                "{:?} is not a rating grade like AAA, BBB+ or A-",
+                validate::truncate(r)
+            ),
         ));
     }
     Ok(())
@@ -481,9 +491,12 @@ pub fn ip_id(id: &str, kind: Option<IpKind>) -> Result<(), ValidationError> {
         _ if id.starts_with("ZL") => validate::patent_number("ip_id", id),
         _ if id.contains('/') => Err(ValidationError::new(
             "ip_id",
-            format!("{id:?} contains '/'; IP ids appear in URLs, write it with '-' instead"),
+            format!(
+                "{:?} contains '/'; IP ids appear in URLs, write it with '-' instead",
+                validate::truncate(id)
+            ),
         )),
-        _ => validate::identifier("ip_id", id, MAX_ID_BYTES),
+        _ => validate::identifier("ip_id", id, MAX_ID_CHARS),
     }
 }
 

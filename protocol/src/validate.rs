@@ -87,20 +87,36 @@ pub fn uscc(field: &'static str, value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// The canonical form of a USCC as typed by a person: surrounding spaces
-/// dropped, letters upper-cased. Clients and the API apply it before
-/// validation; the ledger only ever sees canonical codes.
-pub fn normalize_uscc(s: &str) -> String {
-    s.trim().to_ascii_uppercase()
+/// Separators people type inside codes: spaces (ASCII, no-break and
+/// ideographic) and hyphens. A USCC or patent number never contains them.
+fn is_code_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '\u{a0}' | '\u{3000}' | '\t')
 }
 
-/// The canonical form of an IP id as typed: spaces dropped, and for patent
-/// numbers (`zl...`) the prefix and an `x` check digit upper-cased. Other
-/// registration ids are kept as given.
+/// The canonical form of a USCC as typed by a person: spaces and hyphens
+/// dropped (`9135 0100-M000 100Y43`), letters upper-cased. Clients and the
+/// API apply it before validation; the ledger only ever sees canonical codes.
+pub fn normalize_uscc(s: &str) -> String {
+    s.chars()
+        .filter(|c| !is_code_separator(*c))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The canonical form of an IP id as typed. Patent numbers (`zl...`) lose
+/// their spaces and hyphens and are upper-cased, so `zl 2017 1060 1862.3`
+/// is `ZL201710601862.3`; other registration ids are only trimmed.
 pub fn normalize_ip_id(s: &str) -> String {
     let t = s.trim();
-    if t.len() > 2 && t[..2].eq_ignore_ascii_case("zl") {
-        t.to_ascii_uppercase()
+    let compact: String = t.chars().filter(|c| !is_code_separator(*c)).collect();
+    // `get` rather than slicing: the first two bytes of user text may cut a
+    // multi-byte character.
+    if compact.len() > 2
+        && compact
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case("zl"))
+    {
+        compact.to_ascii_uppercase()
     } else {
         t.to_string()
     }
@@ -127,27 +143,28 @@ pub fn patent_check_digit(digits: &str) -> Option<char> {
 /// check digit.
 pub fn patent_number(field: &'static str, value: &str) -> Result<(), ValidationError> {
     let bad = |msg: String| Err(ValidationError::new(field, msg));
+    let shown = truncate(value);
     let Some(rest) = value.strip_prefix("ZL") else {
         return bad(format!(
             "patent number {:?} must start with \"ZL\", like ZL201710601862.3",
-            truncate(value)
+            shown
         ));
     };
     let Some((digits, check)) = rest.split_once('.') else {
         return bad(format!(
-            "patent number {value:?} needs a '.' before its check digit, like ZL201710601862.3"
+            "patent number {shown:?} needs a '.' before its check digit, like ZL201710601862.3"
         ));
     };
     if !digits.bytes().all(|c| c.is_ascii_digit()) || !(digits.len() == 12 || digits.len() == 8) {
         return bad(format!(
-            "patent number {value:?} must have 12 digits (since 2003) or 8 digits (older) after ZL"
+            "patent number {shown:?} must have 12 digits (since 2003) or 8 digits (older) after ZL"
         ));
     }
     let type_digit = if digits.len() == 12 {
         let year: u32 = digits[..4].parse().unwrap_or(0);
         if !(2003..=2099).contains(&year) {
             return bad(format!(
-                "patent number {value:?}: the 12-digit form starts with an application year from 2003, got {year}"
+                "patent number {shown:?}: the 12-digit form starts with an application year from 2003, got {year}"
             ));
         }
         digits.as_bytes()[4]
@@ -156,61 +173,113 @@ pub fn patent_number(field: &'static str, value: &str) -> Result<(), ValidationE
     };
     if !matches!(type_digit, b'1' | b'2' | b'3' | b'8' | b'9') {
         return bad(format!(
-            "patent number {value:?}: type digit {:?} is not 1 (invention), 2 (utility model), 3 (design), 8 or 9 (PCT)",
+            "patent number {shown:?}: type digit {:?} is not 1 (invention), 2 (utility model), 3 (design), 8 or 9 (PCT)",
             type_digit as char
         ));
     }
     let expected = patent_check_digit(digits).expect("digits checked");
     if check.len() != 1 || !check.starts_with(expected) {
         return bad(format!(
-            "patent number {value:?} has check digit {check:?}, but its digits give {expected:?}"
+            "patent number {shown:?} has check digit {check:?}, but its digits give {expected:?}"
         ));
     }
     Ok(())
 }
 
-/// Checks that a string is non-empty (when required), at most `max` bytes,
-/// and free of control characters.
+/// Invisible characters that reorder or hide text (bidi overrides,
+/// zero-width characters, byte-order mark): a note that shows one thing and
+/// says another has no place in a credit record.
+fn is_deceptive_format(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Checks free text: non-empty (when required), at most `max_chars`
+/// characters (any script: 500 characters of Chinese are 500, not 166), and
+/// free of control and invisible formatting characters.
 pub fn text(
     field: &'static str,
     value: &str,
-    max: usize,
+    max_chars: usize,
     required: bool,
 ) -> Result<(), ValidationError> {
     if required && value.trim().is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if value.len() > max {
+    let chars = value.chars().count();
+    if chars > max_chars {
         return Err(ValidationError::new(
             field,
-            format!("is {} bytes, longer than the limit of {max}", value.len()),
+            format!("is {chars} characters, longer than the limit of {max_chars}"),
         ));
     }
-    if value.chars().any(|c| c.is_control()) {
+    if let Some((pos, c)) = value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() || is_deceptive_format(*c))
+    {
         return Err(ValidationError::new(
             field,
-            "must not contain control characters",
+            format!(
+                "must not contain control or invisible formatting characters (found U+{:04X} at character {})",
+                c as u32,
+                pos + 1
+            ),
         ));
     }
     Ok(())
 }
 
-/// Checks an identifier: 1..=max characters of `A-Z a-z 0-9 . - _ /`.
+/// Checks a machine identifier (chain ids, validator names, registration
+/// ids that appear in URLs): 1..=max characters of `A-Z a-z 0-9 . - _ /`.
 pub fn identifier(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
-    if value.is_empty() || value.len() > max {
+    check_label(
+        field,
+        value,
+        max,
+        |c| c.is_ascii_alphanumeric(),
+        "letters, digits and . - _ /",
+    )
+}
+
+/// Checks a reference or a name a person gives (contract and loan
+/// references, member names): 1..=max characters of letters and digits of
+/// any script (`合肥-贷-001`) and `. - _ /`. Spaces, punctuation and
+/// combining marks are refused so that two references that look alike are
+/// alike.
+pub fn reference(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+    check_label(
+        field,
+        value,
+        max,
+        |c| c.is_alphanumeric(),
+        "letters (Chinese included), digits and . - _ /",
+    )
+}
+
+fn check_label(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    letter: impl Fn(char) -> bool,
+    allowed: &str,
+) -> Result<(), ValidationError> {
+    let chars = value.chars().count();
+    if chars == 0 || chars > max {
         return Err(ValidationError::new(
             field,
-            format!("must be 1 to {max} characters, got {}", value.len()),
+            format!("must be 1 to {max} characters, got {chars}"),
         ));
     }
     if let Some(c) = value
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/')))
+        .find(|c| !(letter(*c) || matches!(c, '.' | '-' | '_' | '/')))
     {
         return Err(ValidationError::new(
             field,
             format!(
-                "{:?} contains {c:?}; allowed are letters, digits and . - _ /",
+                "{:?} contains {c:?}; allowed are {allowed}",
                 truncate(value)
             ),
         ));
@@ -218,8 +287,14 @@ pub fn identifier(field: &'static str, value: &str, max: usize) -> Result<(), Va
     Ok(())
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
+/// At most the first 40 characters of user input, for quoting it in an
+/// error: an error echoes enough to find the mistake, never a whole payload.
+pub fn truncate(s: &str) -> String {
+    let mut out: String = s.chars().take(40).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -265,6 +340,36 @@ mod tests {
         assert_eq!(normalize_uscc(" 91350100m000100y43 "), "91350100M000100Y43");
         assert_eq!(normalize_ip_id(" zl98123456.x"), "ZL98123456.X");
         assert_eq!(normalize_ip_id("tm-2020-abc"), "tm-2020-abc");
+        // As a person writes them: grouped digits, hyphens, spaces.
+        assert_eq!(normalize_ip_id("zl 2017 1060 1862.3"), "ZL201710601862.3");
+        assert_eq!(normalize_ip_id("ZL2017-1060-1862.3"), "ZL201710601862.3");
+        assert_eq!(
+            normalize_uscc("9135 0100-m000\u{3000}100y43"),
+            "91350100M000100Y43"
+        );
+    }
+
+    #[test]
+    fn normalization_never_slices_through_a_character() {
+        // Each of these panicked before: `t[..2]` cut a multi-byte character.
+        for s in ["\u{800}", "x\u{d1}", "xÑ", "合肥", "z\u{e9}l", "é", "ZÑ1"] {
+            let _ = normalize_ip_id(s);
+            let _ = normalize_uscc(s);
+            let _ = patent_number("ip_id", s);
+            let _ = uscc("uscc", s);
+        }
+    }
+
+    #[test]
+    fn errors_quote_a_short_prefix_of_the_input() {
+        let long = "ZL".to_string() + &"9".repeat(10_000);
+        for e in [
+            patent_number("ip_id", &long).unwrap_err(),
+            uscc("uscc", &"9".repeat(10_000)).unwrap_err(),
+            identifier("id", &"a b".repeat(5_000), 100_000).unwrap_err(),
+        ] {
+            assert!(e.message.len() < 300, "{}", e.message.len());
+        }
     }
 
     #[test]
@@ -304,8 +409,20 @@ mod tests {
         assert!(text("note", "", 10, true).is_err());
         assert!(text("note", "01234567890", 10, false).is_err());
         assert!(text("note", "a\u{7}b", 10, false).is_err());
+        // The limit counts characters: ten Chinese characters are ten.
+        text("note", "合肥市科技型企业贷款", 10, false).unwrap();
+        assert!(text("note", "合肥市科技型企业贷款展期", 10, false).is_err());
+        let e = text("note", "ok\u{202e}kcab", 100, false).unwrap_err();
+        assert!(e.message.contains("U+202E"), "{e}");
         identifier("reference", "LN-2026/001", 64).unwrap();
         assert!(identifier("reference", "a b", 64).is_err());
         assert!(identifier("reference", "", 64).is_err());
+        assert!(identifier("ip_id", "合肥-1", 64).is_err());
+        reference("reference", "合肥-贷-001", 64).unwrap();
+        reference("reference", "LN-2026/001", 64).unwrap();
+        assert!(reference("reference", "合肥 贷", 64).is_err());
+        assert!(reference("reference", "e\u{301}", 64).is_err());
+        reference("name", &"贷".repeat(64), 64).unwrap();
+        assert!(reference("name", &"贷".repeat(65), 64).is_err());
     }
 }

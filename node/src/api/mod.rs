@@ -8,16 +8,18 @@
 //! is 503 with `Retry-After`. 500 is reserved for our own storage failing.
 //!
 //! Request bodies are bounded by `api.max_body_bytes` and concurrent
-//! connections by `api.max_connections` (further connections wait in the
-//! kernel's accept queue). All read routes are built in [`read_routes`], the
+//! connections by `api.max_connections`; when the set is full the quietest
+//! connection is closed to make room ([`conn`]), and a client gets
+//! [`HEADER_READ_TIMEOUT`] to send its headers or to start its next request
+//! on a keep-alive connection. All read routes are built in [`read_routes`], the
 //! one place an authentication and consent layer will wrap.
 
+pub mod conn;
 mod openapi;
 pub mod views;
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -30,9 +32,8 @@ use axum::{Json, Router};
 use deltachain_protocol::{merkle, validate, Date, Hash, PublicKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::ApiConfig;
 use crate::mempool::AdmitError;
@@ -120,6 +121,30 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A path segment as a string, whose rejection (bad percent-encoding, not
+/// UTF-8) is a JSON error like every other, quoting at most a short prefix.
+struct PathStr(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathStr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(s)) => Ok(PathStr(s)),
+            Err(e) => Err(ApiError::bad(
+                "bad_path",
+                format!(
+                    "the URL path is not valid: {}",
+                    validate::truncate(&e.body_text())
+                ),
+            )),
+        }
+    }
+}
+
 fn ok(v: Value) -> ApiResult {
     Ok(Json(v).into_response())
 }
@@ -187,15 +212,50 @@ pub fn read_routes() -> Router<Arc<Shared>> {
         .route("/v1/accounts/{key}", get(account))
 }
 
+/// What the node already knows of a transaction that admission refused as
+/// a duplicate or a used nonce: a resubmission of the same signed bytes (a
+/// clerk's retry after a dropped connection) is answered with its status,
+/// never applied twice and never reported as an error.
+fn known_status(s: &Shared, raw: &[u8], e: &AdmitError) -> Result<Option<Value>, ApiError> {
+    if !matches!(e, AdmitError::Duplicate | AdmitError::StaleNonce { .. }) {
+        return Ok(None);
+    }
+    let Ok(tx) = deltachain_protocol::SignedTransaction::decode(raw) else {
+        return Ok(None);
+    };
+    let hash = tx.hash();
+    if let Some(loc) = s.store.tx_location(&hash)? {
+        return Ok(Some(json!({
+            "tx_hash": hash,
+            "status": "committed",
+            "height": loc.height,
+            "outcome": loc.receipt.outcome,
+        })));
+    }
+    let pending = s.mempool.lock().expect("mempool lock").get(&hash).is_some();
+    Ok(pending.then(|| json!({"tx_hash": hash, "status": "pending"})))
+}
+
 async fn submit(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesRejection>) -> ApiResult {
     let v = body(b)?;
     let raw = hex_tx(v.get("tx").unwrap_or(&Value::Null), "tx")?;
     let r = s
-        .admit(vec![raw], true)
+        .admit(vec![raw.clone()], true)
         .await
         .pop()
-        .unwrap_or(Err(AdmitError::Invalid("not checked".into())))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"tx_hash": r}))).into_response())
+        .unwrap_or(Err(AdmitError::Invalid("not checked".into())));
+    match r {
+        Ok(hash) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"tx_hash": hash, "status": "pending"})),
+        )
+            .into_response()),
+        Err(e) => match known_status(&s, &raw, &e)? {
+            Some(v) if v["status"] == "committed" => ok(v),
+            Some(v) => Ok((StatusCode::ACCEPTED, Json(v)).into_response()),
+            None => Err(e.into()),
+        },
+    }
 }
 
 async fn submit_batch(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesRejection>) -> ApiResult {
@@ -218,18 +278,24 @@ async fn submit_batch(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesReject
         .enumerate()
         .map(|(i, t)| hex_tx(t, &format!("txs[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let results = s.admit(raw, true).await;
-    let accepted = results.iter().filter(|r| r.is_ok()).count();
-    let items: Vec<Value> = results
-        .into_iter()
-        .map(|r| match r {
-            Ok(h) => json!({"tx_hash": h}),
-            Err(e) => {
-                let e = ApiError::from(e);
-                json!({"error": {"code": e.code, "message": e.message}})
+    let results = s.admit(raw.clone(), true).await;
+    let mut accepted = 0;
+    let mut items = Vec::with_capacity(results.len());
+    for (r, bytes) in results.into_iter().zip(&raw) {
+        items.push(match r {
+            Ok(h) => {
+                accepted += 1;
+                json!({"tx_hash": h})
             }
-        })
-        .collect();
+            Err(e) => match known_status(&s, bytes, &e)? {
+                Some(v) => v,
+                None => {
+                    let e = ApiError::from(e);
+                    json!({"error": {"code": e.code, "message": e.message}})
+                }
+            },
+        });
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"accepted": accepted, "results": items})),
@@ -237,7 +303,7 @@ async fn submit_batch(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesReject
         .into_response())
 }
 
-async fn get_tx(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> ApiResult {
+async fn get_tx(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResult {
     let hash = parse_hash(&hash)?;
     let mut names = Names::new(&s.store, &s.genesis);
     if let Some(loc) = s.store.tx_location(&hash)? {
@@ -267,7 +333,7 @@ async fn get_tx(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> ApiRe
     }
 }
 
-async fn get_proof(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> ApiResult {
+async fn get_proof(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResult {
     let hash = parse_hash(&hash)?;
     let loc = s
         .store
@@ -322,7 +388,7 @@ async fn latest_block(State(s): State<Arc<Shared>>) -> ApiResult {
     block_view(&s, tip).await
 }
 
-async fn get_block(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> ApiResult {
+async fn get_block(State(s): State<Arc<Shared>>, PathStr(id): PathStr) -> ApiResult {
     let height = if id.len() == 64 {
         let hash = parse_hash(&id)?;
         s.store
@@ -332,7 +398,10 @@ async fn get_block(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> ApiR
         id.parse::<u64>().map_err(|_| {
             ApiError::bad(
                 "bad_height",
-                format!("{id:?} is neither a block height nor a 64-hex block hash"),
+                format!(
+                    "{:?} is neither a block height nor a 64-hex block hash",
+                    validate::truncate(&id)
+                ),
             )
         })?
     };
@@ -351,10 +420,10 @@ fn today(s: &Shared) -> Date {
 
 async fn enterprise(
     State(s): State<Arc<Shared>>,
-    Path(uscc): Path<String>,
+    PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let page = page.map_err(|e| ApiError::bad("bad_query", e.body_text()))?;
+    let page = page.map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))?;
     let uscc = validate::normalize_uscc(&uscc);
     validate::uscc("uscc", &uscc).map_err(|e| ApiError::bad("invalid_uscc", e.to_string()))?;
     let offset = page.offset.unwrap_or(0);
@@ -381,7 +450,7 @@ async fn enterprise(
     }))
 }
 
-async fn ip(State(s): State<Arc<Shared>>, Path(ip_id): Path<String>) -> ApiResult {
+async fn ip(State(s): State<Arc<Shared>>, PathStr(ip_id): PathStr) -> ApiResult {
     let ip_id = validate::normalize_ip_id(&ip_id);
     deltachain_protocol::ip_id(&ip_id, None)
         .map_err(|e| ApiError::bad("invalid_ip_id", e.to_string()))?;
@@ -439,7 +508,7 @@ async fn members(State(s): State<Arc<Shared>>) -> ApiResult {
     ok(json!({"members": list}))
 }
 
-async fn account(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> ApiResult {
+async fn account(State(s): State<Arc<Shared>>, PathStr(key): PathStr) -> ApiResult {
     let key = PublicKey::from_hex(&key)
         .map_err(|e| ApiError::bad("bad_key", format!("public key: {e}")))?;
     let member = s.store.member(&key)?;
@@ -486,81 +555,19 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// A TCP listener that serves at most `max` connections at once: each
-/// accepted stream holds a semaphore permit until it closes.
-struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-struct LimitedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (LimitedStream, std::net::SocketAddr) {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closes");
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.inner.local_addr()
-    }
-}
+/// How long a client may take to send a request's headers, and how long a
+/// keep-alive connection may sit idle between requests (hyper runs one
+/// timer for both).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for requests in flight (event streams never end
+/// on their own).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves the API until `shutdown` turns true.
+///
+/// The accept loop is ours rather than `axum::serve` so that connections
+/// get a header-read and idle timeout and go through [`conn::Connections`],
+/// which keeps room for new clients when the set is full.
 pub async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -568,16 +575,51 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = router(shared, &cfg);
-    let listener = LimitedListener {
-        inner: listener,
-        permits: Arc::new(Semaphore::new(cfg.max_connections)),
-    };
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|v| *v).await;
-        })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "API server failed");
+    let connections = conn::Connections::new(cfg.max_connections);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    let mut refused = crate::lograte::Summary::new();
+    loop {
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, do not spin.
+                    tracing::debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = shutdown.wait_for(|v| *v).await; } => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let tracked = match connections.admit(stream) {
+            Ok(t) => t,
+            Err(conn::Full) => {
+                refused.record(|n| {
+                    tracing::warn!(count = n, last_from = %addr, max = cfg.max_connections,
+                        "refused API connections: every connection is busy (one line a minute)")
+                });
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(tracked), service);
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::trace!(error = %e, "API connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("API shutdown: left connections still open after the grace period");
     }
 }

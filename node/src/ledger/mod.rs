@@ -79,6 +79,25 @@ pub mod keys {
         k.extend_from_slice(&tx.0);
         k
     }
+    /// `cr/<uscc>/<reporter hex>/<kind>/<date>/<reference>`: the identity of
+    /// a credit record, pointing at the transaction that reported it. A
+    /// second report with the same identity is refused, so a clerk's retry
+    /// never counts a loan twice. The reference comes last, so a `/` inside
+    /// it cannot make two identities collide.
+    pub fn credit_identity(
+        uscc: &str,
+        reporter: &PublicKey,
+        kind: deltachain_protocol::CreditKind,
+        date: deltachain_protocol::Date,
+        reference: &str,
+    ) -> Vec<u8> {
+        format!(
+            "cr/{uscc}/{}/{}/{date}/{reference}",
+            reporter.to_hex(),
+            kind.as_str()
+        )
+        .into_bytes()
+    }
     /// `eo/<uscc>/<ip id>`: the enterprise owns this IP.
     pub fn owned_ip(uscc: &str, ip_id: &str) -> Vec<u8> {
         format!("eo/{uscc}/{ip_id}").into_bytes()
@@ -202,6 +221,20 @@ pub struct Correction {
 
 /// Most corrections one credit record may carry.
 pub const MAX_CORRECTIONS: usize = 16;
+
+/// How many days an event date may lie after the block's (UTC) date. One
+/// day covers the eight hours between Beijing and UTC and a clerk entering
+/// today's date just after midnight; anything later is a typing mistake.
+pub const EVENT_DATE_TOLERANCE_DAYS: i64 = 1;
+
+/// Why an event date is refused, if it lies too far after the block date.
+fn future_date(what: &str, date: Date, today: Date) -> Option<String> {
+    (date.days_since_epoch() > today.days_since_epoch() + EVENT_DATE_TOLERANCE_DAYS).then(|| {
+        format!(
+            "{what} {date} is after the block date {today}; events cannot be reported before they happen (one day of tolerance for time zones)"
+        )
+    })
+}
 
 /// A credit record in the state: where its transaction is, who reported it
 /// and its corrections. The record itself is read from the transaction in
@@ -412,6 +445,20 @@ fn apply<S: StateRead + ?Sized>(
     let today = Date::from_unix_ms(ctx.time_ms);
     match &stx.tx.payload {
         Payload::Credit(c) => {
+            if let Some(reason) = future_date("credit event date", c.date, today) {
+                return Ok(Err(reason));
+            }
+            let identity =
+                keys::credit_identity(&c.enterprise, &sender, c.kind, c.date, &c.reference);
+            if let Some(first) = o.get::<Hash>(&identity)? {
+                if !credit_withdrawn(o, &first)? {
+                    return Ok(Err(format!(
+                        "duplicate: {} already reported this {} record (reference {}, date {}) for {} in transaction {first}; submit a credit_correction to change it",
+                        member.name, c.kind, c.reference, c.date, c.enterprise
+                    )));
+                }
+            }
+            o.put(identity, hash);
             let count: u64 = o.get(&keys::credit_count(&c.enterprise))?.unwrap_or(0);
             o.put(
                 keys::credit(&c.enterprise, count),
@@ -481,11 +528,8 @@ fn apply<S: StateRead + ?Sized>(
                     r.ip_id, existing.owner, existing.registered_on
                 )));
             }
-            if r.registered_on > today {
-                return Ok(Err(format!(
-                    "registration date {} is after the block date {today}",
-                    r.registered_on
-                )));
+            if let Some(reason) = future_date("registration date", r.registered_on, today) {
+                return Ok(Err(reason));
             }
             o.put(
                 keys::ip(&r.ip_id),
@@ -658,6 +702,23 @@ fn apply<S: StateRead + ?Sized>(
             o.put(keys::member(&m.public_key), &existing);
             Ok(Ok(None))
         }
+    }
+}
+
+/// True if the credit record reported by transaction `tx` was withdrawn: a
+/// withdrawn record's identity may be reported afresh.
+fn credit_withdrawn<S: StateRead + ?Sized>(o: &Overlay<S>, tx: &Hash) -> Result<bool, StateFault> {
+    let Some(loc) = o.get::<TxEntry>(&keys::tx(tx))?.and_then(|t| t.credit) else {
+        return Err(StateFault(format!(
+            "credit identity points at transaction {tx}, which recorded no credit record"
+        )));
+    };
+    match o.get::<CreditEntry>(&keys::credit(&loc.uscc, loc.seq))? {
+        Some(entry) => Ok(entry.withdrawn()),
+        None => Err(StateFault(format!(
+            "credit index points at missing record {}/{}",
+            loc.uscc, loc.seq
+        ))),
     }
 }
 

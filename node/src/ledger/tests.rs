@@ -394,6 +394,95 @@ fn credit_history_across_banks_with_corrections() {
     assert_rejected(&w.one("bank-shanghai", missing), "nothing to correct");
 }
 
+/// A clerk's retry of the same record is refused naming the first, in the
+/// same block or a later one; another bank, kind, date or reference is a
+/// different record; a withdrawn record's identity may be reported afresh.
+#[test]
+fn a_credit_record_is_reported_once() {
+    let mut w = World::new();
+    let first = w.tx("bank-shanghai", loan(ENT_A));
+    let first_hash = first.hash();
+    let retry = w.tx("bank-shanghai", loan(ENT_A));
+    let rs = w.block(vec![first, retry]);
+    assert_applied(&rs[0]);
+    let reason = assert_rejected(&rs[1], "duplicate");
+    assert!(reason.contains(&first_hash.to_hex()), "{reason}");
+    assert!(reason.contains("credit_correction"), "{reason}");
+    // A different amount is still the same record: corrections change it.
+    let mut other_amount = match loan(ENT_A) {
+        Payload::Credit(c) => c,
+        _ => unreachable!(),
+    };
+    other_amount.amount_fen = Some(1);
+    assert_rejected(
+        &w.one("bank-shanghai", Payload::Credit(other_amount.clone())),
+        "duplicate",
+    );
+    assert_applied(&w.one("bank-nanjing", loan(ENT_A)));
+    assert_applied(&w.one("bank-shanghai", loan(ENT_B)));
+    for change in [
+        |c: &mut Credit| c.reference = "LN-2026-002".into(),
+        |c: &mut Credit| c.date = Date::parse("2026-03-02").unwrap(),
+        |c: &mut Credit| c.kind = CreditKind::Repayment,
+    ] {
+        let mut c = other_amount.clone();
+        change(&mut c);
+        assert_applied(&w.one("bank-shanghai", Payload::Credit(c)));
+    }
+    let count: u64 = codec::decode(&w.state[&keys::credit_count(ENT_A)], 16, "n").unwrap();
+    assert_eq!(count, 5, "the refused retries left no record");
+    assert_applied(&w.one(
+        "bank-shanghai",
+        Payload::CreditCorrection(CreditCorrection {
+            original_tx: first_hash,
+            reason: "wrong branch; reported again".into(),
+            withdraw: true,
+        }),
+    ));
+    assert_applied(&w.one("bank-shanghai", loan(ENT_A)));
+    assert_rejected(&w.one("bank-shanghai", loan(ENT_A)), "duplicate");
+}
+
+/// Credit events and registrations may not lie after the block's date
+/// (beyond a day for time zones); a pledge's end date may.
+#[test]
+fn event_dates_may_not_lie_in_the_future() {
+    let mut w = World::new();
+    // Blocks are dated 2026-11-27.
+    let on = |d: &str| {
+        let mut c = match loan(ENT_A) {
+            Payload::Credit(c) => c,
+            _ => unreachable!(),
+        };
+        c.date = Date::parse(d).unwrap();
+        c.reference = format!("LN-{d}");
+        Payload::Credit(c)
+    };
+    let r = w.one("bank-shanghai", on("2099-01-01"));
+    assert_rejected(
+        &r,
+        "credit event date 2099-01-01 is after the block date 2026-11-27",
+    );
+    assert_rejected(
+        &w.one("bank-shanghai", on("2026-11-29")),
+        "after the block date",
+    );
+    assert_applied(&w.one("bank-shanghai", on("2026-11-28")));
+    assert_applied(&w.one("bank-shanghai", on("2026-11-27")));
+    let mut reg = match register(PATENT, ENT_A) {
+        Payload::IpRegister(r) => r,
+        _ => unreachable!(),
+    };
+    reg.registered_on = Date::parse("2030-01-01").unwrap();
+    assert_rejected(
+        &w.one("ipo-hangzhou", Payload::IpRegister(reg.clone())),
+        "registration date",
+    );
+    reg.registered_on = Date::parse("2026-11-28").unwrap();
+    assert_applied(&w.one("ipo-hangzhou", Payload::IpRegister(reg)));
+    assert_applied(&w.one("bank-shanghai", pledge(PATENT, "2036-12-31")));
+}
+
 #[test]
 fn membership_changes_only_by_regulator() {
     let mut w = World::new();

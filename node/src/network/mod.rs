@@ -14,7 +14,9 @@
 //!   forwarded. Topics are scoped by chain id;
 //! * request-response for block sync ([`codec`]);
 //! * identify, whose protocol version carries the genesis hash: a peer of
-//!   another network is disconnected; and ping.
+//!   another network, or one that does not announce ours, is disconnected
+//!   with a message that says which; and ping (`/ipfs/ping/1.0.0`), which
+//!   answers other implementations' connection monitors.
 //!
 //! Configured peers are redialled with exponential backoff (1 s to 30 s).
 
@@ -313,6 +315,7 @@ pub fn spawn(
         connected: BTreeSet::new(),
         peers,
         pending: BTreeMap::new(),
+        refused: crate::lograte::Summary::new(),
     };
     Ok((handle, ev_rx, tokio::spawn(task.run())))
 }
@@ -360,6 +363,23 @@ struct EventLoop {
         request_response::OutboundRequestId,
         oneshot::Sender<Result<SyncResponse, String>>,
     >,
+    refused: crate::lograte::Summary,
+}
+
+/// Why a peer's identify protocol version is not ours, in words that say
+/// what differed: another Deltachain network (another genesis) is not the
+/// same mistake as a foreign implementation that announces its own version.
+pub fn identify_mismatch(theirs: &str, ours: &str) -> String {
+    let shown: String = theirs.chars().take(80).collect();
+    match theirs.strip_prefix("/deltachain/") {
+        Some(hash) => format!(
+            "peer runs another Deltachain network: its genesis hash is {hash:.80}, ours is {}",
+            ours.trim_start_matches("/deltachain/")
+        ),
+        None => format!(
+            "peer announces identify protocol version {shown:?}; a Deltachain peer must announce {ours:?} (\"/deltachain/\" and the genesis hash, see ARCHITECTURE.md, wire contract)"
+        ),
+    }
 }
 
 impl EventLoop {
@@ -479,7 +499,10 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                warn!(from = %send_back_addr, %error, "refused incoming connection (peers outside the allowlist are refused)");
+                self.refused.record(|n| {
+                    warn!(count = n, last_from = %send_back_addr, last_error = %error,
+                        "refused incoming connections (peers outside the allowlist are refused; one line a minute)")
+                });
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, %error, "outgoing connection failed");
@@ -521,8 +544,7 @@ impl EventLoop {
                 info,
                 ..
             })) if info.protocol_version != self.protocol_version => {
-                warn!(peer = %peer_id, theirs = %info.protocol_version, ours = %self.protocol_version,
-                    "peer runs another network (genesis differs); disconnecting");
+                warn!(peer = %peer_id, "{}; disconnecting", identify_mismatch(&info.protocol_version, &self.protocol_version));
                 let _ = self.swarm.disconnect_peer_id(peer_id);
             }
             _ => {}
