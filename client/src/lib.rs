@@ -440,9 +440,31 @@ impl Client {
         timeout: Duration,
     ) -> Result<Committed, ClientError> {
         let tx = self.sign(key, payload).await?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        self.submit_until(&tx, deadline).await?;
-        self.wait(&tx.hash(), timeout).await
+        self.follow(&tx, tokio::time::Instant::now() + timeout)
+            .await
+    }
+
+    /// Submits `tx` and follows it to its receipt until `deadline`, through
+    /// dropped connections and node restarts: a node that restarted and
+    /// lost its mempool gets the same signed transaction again (it can be
+    /// applied only once).
+    pub async fn follow(
+        &self,
+        tx: &SignedTransaction,
+        deadline: tokio::time::Instant,
+    ) -> Result<Committed, ClientError> {
+        let hash = self.submit_until(tx, deadline).await?;
+        loop {
+            if let Some(done) = self.poll(&hash, deadline, true).await? {
+                return Ok(done);
+            }
+            // Unknown to the node: give it the transaction again.
+            match self.submit(tx).await {
+                Ok(_) | Err(ClientError::Unreachable { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
     }
 
     /// Submits `tx`, and submits it again while the node cannot be reached,
@@ -481,6 +503,20 @@ impl Client {
     /// [`ClientError::OutcomeUnknown`] at the timeout.
     pub async fn wait(&self, hash: &Hash, timeout: Duration) -> Result<Committed, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        match self.poll(hash, deadline, false).await? {
+            Some(done) => Ok(done),
+            None => unreachable!("poll returns None only when asked to stop on unknown"),
+        }
+    }
+
+    /// Polls until committed (`Some`), until the node does not know the
+    /// hash (`None`, only with `stop_on_unknown`), or until `deadline`.
+    async fn poll(
+        &self,
+        hash: &Hash,
+        deadline: tokio::time::Instant,
+        stop_on_unknown: bool,
+    ) -> Result<Option<Committed>, ClientError> {
         let mut last;
         loop {
             match self.tx(hash).await {
@@ -490,16 +526,19 @@ impl Client {
                     receipt: Some(receipt),
                     ..
                 }) if status == "committed" => {
-                    return Ok(Committed {
+                    return Ok(Some(Committed {
                         tx_hash: *hash,
                         height,
                         receipt,
-                    });
+                    }));
                 }
-                Ok(_) => last = "the node still reports it pending".into(),
-                Err(ClientError::Api { status: 404, .. }) => last =
-                    "the node knows neither a pending nor a committed transaction with this hash"
-                        .into(),
+                Ok(_) => last = "the node still reports it pending".to_string(),
+                Err(ClientError::Api { status: 404, .. }) => {
+                    if stop_on_unknown && tokio::time::Instant::now() < deadline {
+                        return Ok(None);
+                    }
+                    last = "the node knows neither a pending nor a committed transaction with this hash".into();
+                }
                 Err(ClientError::Unreachable { reason, .. }) => {
                     last = format!("the node could not be reached: {reason}")
                 }

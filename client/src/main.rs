@@ -437,8 +437,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 out!("transaction {hash}");
             }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(sub.timeout);
-            client.submit_until(&tx, deadline).await?;
             if !sub.wait {
+                client.submit_until(&tx, deadline).await?;
                 if json_out {
                     out!("{}", json!({"tx_hash": hash, "status": "pending"}));
                 } else {
@@ -446,8 +446,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 return Ok(());
             }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let done = client.wait(&hash, left.max(Duration::from_secs(1))).await?;
+            let done = client.follow(&tx, deadline).await?;
             let outcome = done.receipt.outcome;
             if json_out {
                 out!(

@@ -292,3 +292,83 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A single-validator `deltachain-node dev` network with the demo members,
+/// killed and removed on drop.
+pub struct Dev {
+    /// Temporary directory holding the node's home.
+    pub dir: tempfile::TempDir,
+    /// API URL.
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Dev {
+    /// Starts the node and waits for its API.
+    pub fn start() -> Dev {
+        let dir = tempfile::tempdir().unwrap();
+        let base = free_base(1);
+        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+        let child = std::process::Command::new(bin("deltachain-node"))
+            .args(["dev", "--home"])
+            .arg(dir.path().join("home"))
+            .args([
+                "--api-port",
+                &base.to_string(),
+                "--p2p-port",
+                &(base + 100).to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{base}");
+        wait_for("the dev node's API", Duration::from_secs(30), || {
+            height(&url).is_some()
+        });
+        Dev { dir, url, child }
+    }
+
+    /// A demo member's key file.
+    pub fn key(&self, member: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("home/members")
+            .join(format!("{member}.key"))
+    }
+
+    /// A demo member's key.
+    pub fn keypair(&self, member: &str) -> deltachain_protocol::Keypair {
+        deltachain_client::load_key(&self.key(member)).unwrap()
+    }
+
+    /// The genesis file.
+    pub fn genesis(&self) -> PathBuf {
+        self.dir.path().join("home/genesis.json")
+    }
+
+    /// Runs `deltachain --node URL <args>`.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec!["--node", &self.url];
+        all.extend_from_slice(args);
+        cli(&all)
+    }
+
+    /// Submits with `--json --wait` as `member`; returns the exit code and the JSON answer.
+    pub fn submit(&self, member: &str, args: &[&str]) -> (i32, Value) {
+        let key = self.key(member);
+        let mut all = vec!["--json", "submit", "--key", key.to_str().unwrap(), "--wait"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.cli(&all);
+        let v =
+            serde_json::from_str(out.trim()).unwrap_or_else(|_| panic!("not JSON: {out} / {err}"));
+        (code, v)
+    }
+}

@@ -4,8 +4,8 @@
 //! the right 4xx, the OpenAPI document, events and metrics.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use deltachain_client::{verify, Client};
@@ -15,77 +15,6 @@ use serde_json::Value;
 
 const PATENT: &str = "ZL201710601862.3";
 const ENT: &str = "91350100M000100Y43";
-
-struct Dev {
-    dir: tempfile::TempDir,
-    url: String,
-    child: Child,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Dev {
-    fn start() -> Dev {
-        let dir = tempfile::tempdir().unwrap();
-        let base = free_base(1);
-        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
-        let child = Command::new(bin("deltachain-node"))
-            .args(["dev", "--home"])
-            .arg(dir.path().join("home"))
-            .args([
-                "--api-port",
-                &base.to_string(),
-                "--p2p-port",
-                &(base + 100).to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{base}");
-        wait_for("the dev node's API", Duration::from_secs(30), || {
-            height(&url).is_some()
-        });
-        Dev { dir, url, child }
-    }
-
-    fn key(&self, member: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("home/members")
-            .join(format!("{member}.key"))
-    }
-
-    fn keypair(&self, member: &str) -> Keypair {
-        deltachain_client::load_key(&self.key(member)).unwrap()
-    }
-
-    fn genesis(&self) -> PathBuf {
-        self.dir.path().join("home/genesis.json")
-    }
-
-    /// Runs `deltachain --node URL <args>`.
-    fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let mut all = vec!["--node", &self.url];
-        all.extend_from_slice(args);
-        cli(&all)
-    }
-
-    fn submit(&self, member: &str, args: &[&str]) -> (i32, Value) {
-        let key = self.key(member);
-        let mut all = vec!["--json", "submit", "--key", key.to_str().unwrap(), "--wait"];
-        all.extend_from_slice(args);
-        let (code, out, err) = self.cli(&all);
-        let v =
-            serde_json::from_str(out.trim()).unwrap_or_else(|_| panic!("not JSON: {out} / {err}"));
-        (code, v)
-    }
-}
 
 fn pledge(contract: &str, until: &str) -> Vec<String> {
     [
