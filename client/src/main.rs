@@ -848,7 +848,7 @@ mod tests {
 
     #[test]
     fn short_never_cuts_a_character() {
-        let wide = Value::String("合".repeat(21) + "x");
+        let wide = Value::String("x".to_string() + &"合".repeat(21));
         assert_eq!(wide.as_str().unwrap().len(), 64);
         assert_eq!(short(&wide), wide.as_str().unwrap());
         let hex = Value::String("ab".repeat(32));

@@ -50,6 +50,11 @@ pub struct NodeConfig {
     /// Database directory.
     #[serde(default = "default_data")]
     pub data_dir: PathBuf,
+    /// The validator's last signed (height, round, step), kept outside the
+    /// data directory so that deleting the database cannot make it sign
+    /// twice. Never delete it.
+    #[serde(default = "default_signing_state")]
+    pub signing_state_file: PathBuf,
     /// Peer-to-peer settings.
     #[serde(default)]
     pub p2p: P2pConfig,
@@ -129,6 +134,9 @@ pub struct MempoolConfig {
 fn default_name() -> String {
     "node".into()
 }
+fn default_signing_state() -> PathBuf {
+    "signing_state.json".into()
+}
 fn default_genesis() -> PathBuf {
     "genesis.json".into()
 }
@@ -196,6 +204,7 @@ impl Default for NodeConfig {
             genesis_file: default_genesis(),
             key_file: default_key(),
             data_dir: default_data(),
+            signing_state_file: default_signing_state(),
             p2p: P2pConfig::default(),
             api: ApiConfig::default(),
             mempool: MempoolConfig::default(),

@@ -63,6 +63,19 @@ pub fn results_root(receipts: &[deltachain_protocol::Receipt]) -> Hash {
 /// How far ahead of our clock a proposer's block time may be.
 pub const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
 
+/// How far a fresh proposal's time may lag our clock. Without a lower
+/// bound a proposer could keep block time (the ledger's "today", which
+/// expires pledges and dates events) stuck in the past.
+pub const MAX_BLOCK_LAG_MS: u64 = 60_000;
+
+/// Whether a block time is close enough to our clock to prevote a fresh
+/// proposal. Never part of validity: a node whose clock is off must still
+/// decide what a quorum precommitted.
+pub fn timely(block_time_ms: u64, now_ms: u64) -> bool {
+    block_time_ms <= now_ms.saturating_add(MAX_CLOCK_DRIFT_MS)
+        && block_time_ms.saturating_add(MAX_BLOCK_LAG_MS) >= now_ms
+}
+
 /// Validates a block proposed (or synced) for height `tip.height + 1`.
 ///
 /// `now_ms` is our clock for the drift check (None for blocks that already

@@ -23,5 +23,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod signstate;
 pub mod storage;
 pub mod testkit;

@@ -338,7 +338,7 @@ impl Sim {
                 } else {
                     self.last_hash(i)
                 },
-                tx_root: Hash::ZERO,
+                tx_root: deltachain_protocol::merkle::root(&[]),
                 results_root: Hash::ZERO,
                 state_root,
                 last_commit_hash: Hash::ZERO,
@@ -428,6 +428,7 @@ impl Sim {
                         height,
                         hash: block.hash(),
                         valid,
+                        timely: true,
                     });
                 }
                 Output::Decide { block, cert } => self.decide(i, block, cert),

@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deltachain_client::Client;
-use deltachain_protocol::*;
 use deltachain_tests::*;
 use serde_json::Value;
 

@@ -42,8 +42,30 @@
 //!   `max_block_interval_ms` for transactions, so round 0's propose timeout
 //!   is extended by that much.
 //! * **Bounded memory**: votes and proposals are kept only for the current
-//!   height and rounds up to [`ROUND_WINDOW`] ahead; at most
-//!   [`MAX_FUTURE_MESSAGES`] messages for the next height are buffered.
+//!   height and rounds up to [`ROUND_WINDOW`] ahead; messages for the next
+//!   height are buffered one per (round, kind, sender), bounded by
+//!   [`MAX_FUTURE_BYTES`]. Beyond the window only each validator's highest
+//!   round is remembered, so f+1 of them still drive the round skip (L55)
+//!   and a validator restarted far behind in rounds can rejoin.
+//! * **Nothing unverified is cached**: a proposal's signature, proposer and
+//!   body (`tx_root`, `tx_count`, `last_commit_hash` against the
+//!   transactions) are checked before its block is held; a `Commit` is held
+//!   only with a verified certificate. Validity is keyed by the header hash,
+//!   so a relayed copy with a tampered body must not reach it first.
+//! * **Timeliness is for prevoting only**: [`Input::Validated`] reports the
+//!   block's validity and, separately, whether its time is close to our
+//!   clock. A fresh proposal (L22) needs both; L28, L36 and L49 need only
+//!   validity, so a node whose clock lags still decides a block a quorum
+//!   precommitted (as in Tendermint's proposer-based timestamps).
+//! * **A signing floor**: [`Consensus::set_sign_floor`] gives the last
+//!   (height, round, step) this validator signed, from a state file kept
+//!   outside the data directory. The machine never signs a new message at
+//!   or below it, so a validator whose data directory (and WAL) was deleted
+//!   cannot sign a conflicting vote.
+//! * **Verdicts for gossip**: [`Consensus::on_gossip`] says whether a
+//!   message was useful, useless (stale, duplicate) or invalid (bad
+//!   signature, wrong proposer, tampered body), so the node forwards only
+//!   what verified and penalises peers that relay forgeries.
 
 mod votes;
 
@@ -60,9 +82,13 @@ pub use votes::{Added, Equivocation, VoteKeeper};
 
 /// Rounds beyond the current one for which messages are kept.
 pub const ROUND_WINDOW: Round = 64;
-/// Messages for the next height kept until we get there.
-pub const MAX_FUTURE_MESSAGES: usize = 2048;
-/// Distinct blocks kept per height.
+/// Messages for the next height kept until we get there: at most one per
+/// (round, kind, validator) within [`ROUND_WINDOW`] of round 0, and at most
+/// this many bytes; over it, the highest rounds go first, so the proposal a
+/// node needs on arrival (round 0) is the last to be dropped.
+pub const MAX_FUTURE_BYTES: usize = 64 << 20;
+/// Distinct blocks kept per height for rounds other than the current one;
+/// the current round's proposal and a certified decision are always kept.
 pub const MAX_BLOCKS_PER_HEIGHT: usize = 32;
 
 /// Deliberate protocol faults, for the simulation's mutation tests only. A
@@ -202,8 +228,11 @@ pub enum Input {
         height: Height,
         /// Its hash.
         hash: Hash,
-        /// `valid(v)`.
+        /// `valid(v)`: everything every honest node agrees on.
         valid: bool,
+        /// Whether the block's time is close to our clock: required to
+        /// prevote a fresh proposal (L22), never to lock or decide.
+        timely: bool,
     },
     /// The node built the block requested by [`Output::BuildProposal`].
     ProposalBuilt {
@@ -271,6 +300,56 @@ enum Once {
     L47,
 }
 
+/// A point in the order in which a validator signs: height, round, then
+/// proposal < prevote < precommit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SignPoint {
+    /// Height.
+    pub height: Height,
+    /// Round.
+    pub round: Round,
+    /// 0 proposal, 1 prevote, 2 precommit.
+    pub step: u8,
+}
+
+impl SignPoint {
+    /// The point of a WAL record.
+    pub fn of(entry: &WalEntry) -> SignPoint {
+        match entry {
+            WalEntry::Proposal { proposal, .. } => SignPoint {
+                height: proposal.proposal.height,
+                round: proposal.proposal.round,
+                step: 0,
+            },
+            WalEntry::Vote(v) => SignPoint {
+                height: v.vote.height,
+                round: v.vote.round,
+                step: match v.vote.kind {
+                    VoteKind::Prevote => 1,
+                    VoteKind::Precommit => 2,
+                },
+            },
+        }
+    }
+}
+
+/// What a gossiped message was worth, for the network's forwarding and
+/// peer scoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Verified and new: forward it.
+    Accept,
+    /// Harmless but useless (stale, duplicate, outside the windows): drop
+    /// it without blaming the sender.
+    Ignore,
+    /// Provably bad (bad signature, wrong proposer, body not bound to the
+    /// header, certificate without a quorum): drop it and blame the sender.
+    Reject,
+}
+
+/// Key of a buffered next-height message: one per (round, kind, sender).
+type FutureKey = (Round, u8, ValidatorIndex);
+
 /// One validator's (or observer's) consensus state.
 pub struct Consensus {
     cfg: Config,
@@ -287,10 +366,14 @@ pub struct Consensus {
     proposals: BTreeMap<Round, SignedProposal>,
     blocks: BTreeMap<Hash, Block>,
     validity: BTreeMap<Hash, bool>,
+    untimely: BTreeSet<Hash>,
     signed_votes: BTreeMap<(Round, VoteKind), SignedVote>,
     signed_proposals: BTreeMap<Round, SignedProposal>,
     fired: BTreeSet<(Round, Once)>,
-    future: Vec<Message>,
+    future: BTreeMap<FutureKey, (Message, usize)>,
+    future_bytes: usize,
+    far_rounds: BTreeMap<ValidatorIndex, Round>,
+    sign_floor: Option<SignPoint>,
     ahead: BTreeMap<ValidatorIndex, Height>,
     sync_requested: Height,
     decision: Option<(Block, CommitCertificate)>,
@@ -327,10 +410,14 @@ impl Consensus {
             proposals: BTreeMap::new(),
             blocks: BTreeMap::new(),
             validity: BTreeMap::new(),
+            untimely: BTreeSet::new(),
             signed_votes: BTreeMap::new(),
             signed_proposals: BTreeMap::new(),
             fired: BTreeSet::new(),
-            future: Vec::new(),
+            future: BTreeMap::new(),
+            future_bytes: 0,
+            far_rounds: BTreeMap::new(),
+            sign_floor: None,
             ahead: BTreeMap::new(),
             sync_requested: 0,
             decision: None,
@@ -425,15 +512,21 @@ impl Consensus {
     pub fn step(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Message(m) => self.on_message(m, &mut out),
+            Input::Message(m) => {
+                self.on_message(m, &mut out);
+            }
             Input::Timeout(t) => self.on_timeout(t, &mut out),
             Input::Validated {
                 height,
                 hash,
                 valid,
+                timely,
             } => {
                 if height == self.height && self.blocks.contains_key(&hash) {
                     self.validity.insert(hash, valid);
+                    if !timely {
+                        self.untimely.insert(hash);
+                    }
                 }
             }
             Input::ProposalBuilt {
@@ -517,6 +610,14 @@ impl Consensus {
 
     fn propose(&mut self, block: Block, pol_round: Option<Round>, out: &mut Vec<Output>) {
         let Some(me) = self.me else { return };
+        let point = SignPoint {
+            height: self.height,
+            round: self.round,
+            step: 0,
+        };
+        if !self.may_sign(point) {
+            return;
+        }
         let hash = block.hash();
         let sp = Proposal {
             height: self.height,
@@ -552,10 +653,21 @@ impl Consensus {
     fn vote(&mut self, kind: VoteKind, value: Option<Hash>, out: &mut Vec<Output>) {
         let Some(me) = self.me else { return };
         let key = (self.round, kind);
+        let point = SignPoint {
+            height: self.height,
+            round: self.round,
+            step: match kind {
+                VoteKind::Prevote => 1,
+                VoteKind::Precommit => 2,
+            },
+        };
         let sv = match self.signed_votes.get(&key) {
             // Double-sign protection: whatever the rules say now, the vote
             // we signed before is the only one we ever send.
             Some(existing) => *existing,
+            // The signing floor: we may have signed here before and lost
+            // the record (a deleted data directory). Stay silent.
+            None if !self.may_sign(point) => return,
             None => {
                 let sv = Vote {
                     height: self.height,
@@ -596,44 +708,117 @@ impl Consensus {
         }
     }
 
-    fn on_message(&mut self, m: Message, out: &mut Vec<Output>) {
+    /// Feeds a message from the network and says what it was worth.
+    pub fn on_gossip(&mut self, m: Message) -> (Verdict, Vec<Output>) {
+        let mut out = Vec::new();
+        let verdict = self.on_message(m, &mut out);
+        self.apply_rules(&mut out);
+        (verdict, out)
+    }
+
+    /// Sets the last point this validator signed, from state kept outside
+    /// the WAL: no new message at or below it is ever signed.
+    pub fn set_sign_floor(&mut self, floor: Option<SignPoint>) {
+        self.sign_floor = floor;
+    }
+
+    /// True if signing a new message at `point` is allowed.
+    fn may_sign(&self, point: SignPoint) -> bool {
+        self.sign_floor.is_none_or(|f| point > f)
+    }
+
+    /// Bytes of next-height messages buffered (bounded by [`MAX_FUTURE_BYTES`]).
+    pub fn buffered_bytes(&self) -> usize {
+        self.future_bytes
+    }
+
+    /// Blocks held for the current height.
+    pub fn blocks_held(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Checks that a block's body is the one its header commits to, so that
+    /// the header hash (our key for blocks and validity) names one body.
+    fn body_bound(block: &Block) -> bool {
+        block.check_body(&block.tx_hashes()).is_ok()
+    }
+
+    fn on_message(&mut self, m: Message, out: &mut Vec<Output>) -> Verdict {
         let n = self.cfg.validators.len();
         if m.height() + 1 == self.height {
+            // A peer still deciding our last height: help it, but only if
+            // the message is really a validator's (a forged one must not
+            // make us re-send whole blocks).
+            let genuine = match &m {
+                Message::Vote(sv) => {
+                    (sv.vote.validator as usize) < n
+                        && sv
+                            .verify(
+                                &self.cfg.chain_id,
+                                &self.cfg.validators[sv.vote.validator as usize],
+                            )
+                            .is_ok()
+                }
+                Message::Proposal { proposal, .. } => {
+                    (proposal.proposal.proposer as usize) < n
+                        && proposal
+                            .verify(
+                                &self.cfg.chain_id,
+                                &self.cfg.validators[proposal.proposal.proposer as usize],
+                            )
+                            .is_ok()
+                }
+                Message::Commit { .. } => false,
+            };
+            if !genuine {
+                return match m {
+                    Message::Commit { .. } => Verdict::Ignore,
+                    _ => Verdict::Reject,
+                };
+            }
             self.peer_behind = true;
-            return;
+            return Verdict::Ignore;
+        }
+        if m.height() < self.height {
+            return Verdict::Ignore;
         }
         match &m {
             Message::Commit { block, cert } => {
-                if cert.height < self.height
-                    || block.hash() != cert.block_hash
-                    || block.header.height != cert.height
+                if block.hash() != cert.block_hash || block.header.height != cert.height {
+                    return Verdict::Reject;
+                }
+                if cert.height == self.height
+                    && self.blocks.contains_key(&cert.block_hash)
+                    && self.decision.is_some()
                 {
-                    return;
+                    return Verdict::Ignore; // Already decided with it.
+                }
+                // Only a verified certificate and a bound body may be held:
+                // an empty signature list must not occupy the block cache.
+                if cert
+                    .verify(
+                        &self.cfg.chain_id,
+                        cert.height,
+                        &cert.block_hash,
+                        &self.cfg.validators,
+                    )
+                    .is_err()
+                    || !Self::body_bound(block)
+                {
+                    return Verdict::Reject;
                 }
                 if cert.height > self.height {
-                    // Only a verified certificate may move our view of the network.
-                    if cert
-                        .verify(
-                            &self.cfg.chain_id,
-                            cert.height,
-                            &cert.block_hash,
-                            &self.cfg.validators,
-                        )
-                        .is_ok()
-                    {
-                        for s in &cert.signatures {
-                            self.note_ahead(s.validator, cert.height, out);
-                        }
-                        self.buffer(m);
+                    for s in &cert.signatures {
+                        self.note_ahead(s.validator, cert.height, out);
                     }
-                    return;
+                    self.buffer(m);
+                    return Verdict::Accept;
                 }
-                if !self.blocks.contains_key(&cert.block_hash) {
-                    if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
-                        return;
-                    }
-                    self.blocks.insert(cert.block_hash, block.clone());
-                }
+                // A certified block is the one block this height can decide:
+                // it is always held, whatever else fills the cache.
+                self.blocks
+                    .entry(cert.block_hash)
+                    .or_insert_with(|| block.clone());
                 if !self.validity.contains_key(&cert.block_hash) {
                     out.push(Output::Validate {
                         height: self.height,
@@ -645,61 +830,86 @@ impl Consensus {
                         vote: cert.vote_of(s),
                         signature: s.signature,
                     };
-                    self.on_message(Message::Vote(vote), out);
+                    // Verified with the certificate.
+                    if !self.votes.contains(&vote) {
+                        self.count_vote(vote, out);
+                    }
                 }
+                Verdict::Accept
             }
             Message::Vote(sv) => {
                 let v = sv.vote;
-                if v.height < self.height || v.validator as usize >= n {
-                    return;
-                }
-                if v.height == self.height && v.round > self.round.saturating_add(ROUND_WINDOW) {
-                    return;
+                if v.validator as usize >= n {
+                    return Verdict::Reject;
                 }
                 if v.height == self.height && self.votes.contains(sv) {
-                    return; // Re-broadcast copy of a vote we already counted.
+                    return Verdict::Ignore; // Re-broadcast copy of a vote we already counted.
+                }
+                let far =
+                    v.height == self.height && v.round > self.round.saturating_add(ROUND_WINDOW);
+                if far
+                    && self
+                        .far_rounds
+                        .get(&v.validator)
+                        .is_some_and(|r| *r >= v.round)
+                {
+                    return Verdict::Ignore;
                 }
                 let key = self.cfg.validators[v.validator as usize];
                 if sv.verify(&self.cfg.chain_id, &key).is_err() {
-                    return;
+                    return Verdict::Reject;
+                }
+                if far {
+                    self.note_far_round(v.validator, v.round, out);
+                    return Verdict::Accept;
                 }
                 if v.height > self.height {
                     self.note_ahead(v.validator, v.height, out);
                     self.buffer(m);
-                    return;
+                    return Verdict::Accept;
                 }
                 self.count_vote(*sv, out);
+                Verdict::Accept
             }
             Message::Proposal { proposal, block } => {
                 let p = proposal.proposal;
-                if p.height < self.height
-                    || p.proposer as usize >= n
-                    || p.proposer != self.proposer(p.height, p.round)
-                {
-                    return;
+                if p.proposer as usize >= n || p.proposer != self.proposer(p.height, p.round) {
+                    return Verdict::Reject;
                 }
-                if p.height == self.height && p.round > self.round.saturating_add(ROUND_WINDOW) {
-                    return;
+                if p.height == self.height && self.proposals.contains_key(&p.round) {
+                    // First proposal per round wins; a copy is harmless, a
+                    // second, different one is the proposer's fault.
+                    return Verdict::Ignore;
                 }
+                let far =
+                    p.height == self.height && p.round > self.round.saturating_add(ROUND_WINDOW);
                 let key = self.cfg.validators[p.proposer as usize];
                 if proposal.verify(&self.cfg.chain_id, &key).is_err()
                     || block.hash() != p.block_hash
                     || block.header.height != p.height
                     || p.pol_round.is_some_and(|vr| vr >= p.round)
+                    // A fresh proposal carries its proposer's key in the
+                    // header; a re-proposal carries the original proposer's.
+                    || (p.pol_round.is_none() && block.header.proposer != key)
+                    || !self.cfg.validators.contains(&block.header.proposer)
+                    || !Self::body_bound(block)
                 {
-                    return;
+                    return Verdict::Reject;
+                }
+                if far {
+                    self.note_far_round(p.proposer, p.round, out);
+                    return Verdict::Accept;
                 }
                 if p.height > self.height {
                     self.note_ahead(p.proposer, p.height, out);
                     self.buffer(m);
-                    return;
-                }
-                if self.proposals.contains_key(&p.round) {
-                    return; // First proposal per round wins; a second one is the proposer's fault.
+                    return Verdict::Accept;
                 }
                 if !self.blocks.contains_key(&p.block_hash) {
-                    if self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
-                        return;
+                    // The current round's proposal always has room; other
+                    // rounds' share the bounded cache.
+                    if p.round != self.round && self.blocks.len() >= MAX_BLOCKS_PER_HEIGHT {
+                        return Verdict::Ignore;
                     }
                     self.blocks.insert(p.block_hash, block.clone());
                 }
@@ -710,13 +920,62 @@ impl Consensus {
                         block: block.clone(),
                     });
                 }
+                Verdict::Accept
+            }
+        }
+    }
+
+    /// L55 beyond the round window: remembers each validator's highest
+    /// round past the window and, once f+1 validators are at a round r* or
+    /// above, moves to r*. At least one of them is honest, so r* is a round
+    /// the honest network has reached; there the regular rules take over
+    /// as the others' re-broadcasts arrive.
+    fn note_far_round(&mut self, validator: ValidatorIndex, round: Round, out: &mut Vec<Output>) {
+        let e = self.far_rounds.entry(validator).or_insert(0);
+        *e = (*e).max(round);
+        let mut rounds: Vec<Round> = self.far_rounds.values().copied().collect();
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        if rounds.len() >= self.skip {
+            let target = rounds[self.skip - 1];
+            if target > self.round && self.step != Step::Commit {
+                self.far_rounds
+                    .retain(|_, r| *r > target.saturating_add(ROUND_WINDOW));
+                self.start_round(target, out);
             }
         }
     }
 
     fn buffer(&mut self, m: Message) {
-        if m.height() == self.height + 1 && self.future.len() < MAX_FUTURE_MESSAGES {
-            self.future.push(m);
+        if m.height() != self.height + 1 {
+            return;
+        }
+        let key: FutureKey = match &m {
+            Message::Proposal { proposal, .. } => {
+                (proposal.proposal.round, 0, proposal.proposal.proposer)
+            }
+            Message::Vote(sv) => (
+                sv.vote.round,
+                match sv.vote.kind {
+                    VoteKind::Prevote => 1,
+                    VoteKind::Precommit => 2,
+                },
+                sv.vote.validator,
+            ),
+            // One certified block per height: a single slot.
+            Message::Commit { cert, .. } => (cert.round, 3, 0),
+        };
+        if key.0 > ROUND_WINDOW || self.future.contains_key(&key) {
+            return;
+        }
+        let size = deltachain_protocol::codec::encode(&m).len();
+        self.future_bytes += size;
+        self.future.insert(key, (m, size));
+        // Over budget: the highest rounds go first.
+        while self.future_bytes > MAX_FUTURE_BYTES {
+            let Some((_, (_, size))) = self.future.pop_last() else {
+                break;
+            };
+            self.future_bytes -= size;
         }
     }
 
@@ -765,7 +1024,17 @@ impl Consensus {
             return;
         }
         if let Some(sp) = self.signed_proposals.get(&self.round) {
-            if let Some(block) = self.blocks.get(&sp.proposal.block_hash) {
+            // Once a quorum prevoted it, they hold the block; a validator
+            // that missed it is helped by the decision, not by the proposer
+            // republishing a whole block every second.
+            let held =
+                self.votes
+                    .count(self.round, VoteKind::Prevote, Some(sp.proposal.block_hash));
+            if let Some(block) = self
+                .blocks
+                .get(&sp.proposal.block_hash)
+                .filter(|_| held < self.quorum)
+            {
                 out.push(Output::Broadcast(Message::Proposal {
                     proposal: *sp,
                     block: block.clone(),
@@ -814,14 +1083,17 @@ impl Consensus {
         self.proposals.clear();
         self.blocks.clear();
         self.validity.clear();
+        self.untimely.clear();
         self.signed_votes.clear();
         self.signed_proposals.clear();
         self.fired.clear();
+        self.far_rounds.clear();
         self.decision = None;
         self.ahead.retain(|_, h| *h > height);
         let future = std::mem::take(&mut self.future);
+        self.future_bytes = 0;
         self.start_round(0, out);
-        for m in future {
+        for (_, (m, _)) in future {
             if m.height() >= height {
                 self.on_message(m, out);
             }
@@ -900,7 +1172,8 @@ impl Consensus {
                     // L22
                     None => {
                         if let Some(valid) = self.is_valid(&v) {
-                            let vote = (valid && self.lock_allows(&v, None)).then_some(v);
+                            let timely = !self.untimely.contains(&v);
+                            let vote = (valid && timely && self.lock_allows(&v, None)).then_some(v);
                             self.vote(VoteKind::Prevote, vote, out);
                             self.step = Step::Prevote;
                             return true;

@@ -20,18 +20,24 @@ fn cfg(keys: &[Keypair]) -> Config {
 }
 
 fn block(height: Height, tag: u8) -> Block {
+    block_at(height, 0, tag)
+}
+
+/// A block as proposer(height, round) of four validators builds it.
+fn block_at(height: Height, round: Round, tag: u8) -> Block {
     Block {
         header: BlockHeader {
             chain_id: "c".into(),
             height,
             time_ms: tag as u64,
             prev_hash: Hash::ZERO,
-            tx_root: Hash::ZERO,
+            tx_root: deltachain_protocol::merkle::root(&[]),
             results_root: Hash::ZERO,
             state_root: Hash([tag; 32]),
             last_commit_hash: Hash::ZERO,
             validators_hash: Hash::ZERO,
-            proposer: Keypair::from_secret([1; 32]).public(),
+            // proposer(height, round) of the four-validator set most tests use.
+            proposer: keys(4)[((height + round as u64) % 4) as usize].public(),
             tx_count: 0,
         },
         txs: Default::default(),
@@ -172,6 +178,7 @@ fn l22_prevote_for_a_valid_proposal_after_validation() {
         height: 1,
         hash: b.hash(),
         valid: true,
+        timely: true,
     });
     assert_eq!(our_votes(&out)[0].block, Some(b.hash()));
     assert_eq!(c.current_step(), Step::Prevote);
@@ -187,6 +194,7 @@ fn l22_prevote_nil_for_an_invalid_proposal() {
         height: 1,
         hash: b.hash(),
         valid: false,
+        timely: true,
     });
     assert_eq!(our_votes(&out)[0].block, None);
 }
@@ -222,6 +230,7 @@ fn l36_lock_and_precommit_then_l49_decide() {
         height: 1,
         hash: h,
         valid: true,
+        timely: true,
     });
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h)));
     let out = c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h)));
@@ -270,6 +279,7 @@ fn locked_validator_prevotes_nil_for_another_value_without_polka() {
         height: 1,
         hash: h,
         valid: true,
+        timely: true,
     });
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h)));
     c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h)));
@@ -281,12 +291,13 @@ fn locked_validator_prevotes_nil_for_another_value_without_polka() {
         duration_ms: 0,
     }));
     assert_eq!(c.round(), 1);
-    let other = block(1, 2);
+    let other = block_at(1, 1, 2);
     c.step(proposal(&k, 1, 1, None, &other));
     let out = c.step(Input::Validated {
         height: 1,
         hash: other.hash(),
         valid: true,
+        timely: true,
     });
     assert_eq!(
         our_votes(&out)[0].block,
@@ -306,11 +317,12 @@ fn l28_polka_at_a_later_round_unlocks() {
         height: 1,
         hash: h,
         valid: true,
+        timely: true,
     });
     c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h)));
     c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h)));
     // Round 1: prevotes for another value w reach a quorum; round 2 re-proposes w with pol 1.
-    let w = block(1, 2);
+    let w = block_at(1, 1, 2);
     let wh = w.hash();
     c.step(Input::Timeout(Timeout {
         height: 1,
@@ -323,6 +335,7 @@ fn l28_polka_at_a_later_round_unlocks() {
         height: 1,
         hash: wh,
         valid: true,
+        timely: true,
     });
     for i in 1..4 {
         c.step(vote(&k, i, 1, 1, VoteKind::Prevote, Some(wh)));
@@ -413,6 +426,7 @@ fn restart_from_wal_never_signs_a_conflicting_vote() {
         height: 1,
         hash: b.hash(),
         valid: true,
+        timely: true,
     });
     let sent: Vec<&Output> = out
         .iter()
@@ -449,6 +463,7 @@ fn restart_restores_the_lock() {
         height: 1,
         hash: h,
         valid: true,
+        timely: true,
     }));
     collect(c.step(vote(&k, 1, 1, 0, VoteKind::Prevote, Some(h))));
     collect(c.step(vote(&k, 2, 1, 0, VoteKind::Prevote, Some(h))));
@@ -478,4 +493,305 @@ fn timeouts_grow_linearly_and_are_capped() {
     assert_eq!(p.timeout_ms(1000, 0), 1000);
     assert_eq!(p.timeout_ms(1000, 2), 1000 + 2 * p.timeout_delta_ms);
     assert_eq!(p.timeout_ms(1000, 1_000_000), p.timeout_max_ms);
+}
+
+fn signed_proposal(keys: &[Keypair], height: Height, round: Round, b: &Block) -> Message {
+    match proposal(keys, height, round, None, b) {
+        Input::Message(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+fn gossip_vote(
+    keys: &[Keypair],
+    i: usize,
+    height: Height,
+    round: Round,
+    kind: VoteKind,
+    b: Option<Hash>,
+) -> Message {
+    match vote(keys, i, height, round, kind, b) {
+        Input::Message(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+fn valid(c: &mut Consensus, b: &Block, timely: bool) -> Vec<Output> {
+    c.step(Input::Validated {
+        height: b.header.height,
+        hash: b.hash(),
+        valid: true,
+        timely,
+    })
+}
+
+/// A commit spammer: 40 `Commit`s of junk blocks with empty certificates
+/// are rejected without occupying the block cache, and the honest proposal
+/// that follows is still prevoted.
+#[test]
+fn unverified_commits_are_not_cached() {
+    let (k, mut c) = follower();
+    c.start();
+    for tag in 0..40u8 {
+        let junk = block(1, 100 + tag);
+        let cert = CommitCertificate {
+            height: 1,
+            round: 0,
+            block_hash: junk.hash(),
+            signatures: Vec::new(),
+        };
+        let (verdict, _) = c.on_gossip(Message::Commit { block: junk, cert });
+        assert_eq!(verdict, Verdict::Reject);
+    }
+    assert_eq!(c.blocks_held(), 0);
+    let b = block(1, 1);
+    let (verdict, _) = c.on_gossip(signed_proposal(&k, 1, 0, &b));
+    assert_eq!(verdict, Verdict::Accept);
+    let out = valid(&mut c, &b, true);
+    assert_eq!(our_votes(&out)[0].block, Some(b.hash()));
+}
+
+/// A body tamperer relays the real header and signature with other
+/// transactions: rejected before it is held, so the real block's hash is
+/// not marked invalid and the real proposal is prevoted.
+#[test]
+fn a_tampered_body_cannot_poison_the_real_block() {
+    let (k, mut c) = follower();
+    c.start();
+    let b = block(1, 1);
+    let mut tampered = b.clone();
+    let tx = Transaction {
+        chain_id: "c".into(),
+        sender: k[3].public(),
+        nonce: 1,
+        payload: Payload::IpRelease(IpRelease {
+            ip_id: "ZL201710601862.3".into(),
+        }),
+    }
+    .sign(&k[3]);
+    tampered.txs = std::sync::Arc::new(vec![tx]);
+    assert_eq!(tampered.hash(), b.hash(), "same header");
+    let (verdict, out) = c.on_gossip(signed_proposal(&k, 1, 0, &tampered));
+    assert_eq!(verdict, Verdict::Reject);
+    assert!(!out.iter().any(|o| matches!(o, Output::Validate { .. })));
+    let (verdict, out) = c.on_gossip(signed_proposal(&k, 1, 0, &b));
+    assert_eq!(verdict, Verdict::Accept);
+    assert!(out.iter().any(|o| matches!(o, Output::Validate { .. })));
+    let out = valid(&mut c, &b, true);
+    assert_eq!(our_votes(&out)[0].block, Some(b.hash()));
+}
+
+/// A fresh proposal must carry its signer's key as `header.proposer`.
+#[test]
+fn header_proposer_is_tied_to_the_signer() {
+    let (k, mut c) = follower();
+    c.start();
+    let mut b = block(1, 1);
+    b.header.proposer = k[2].public();
+    let (verdict, _) = c.on_gossip(signed_proposal(&k, 1, 0, &b));
+    assert_eq!(verdict, Verdict::Reject);
+}
+
+/// A future-height flooder: duplicates take one slot, rounds past the
+/// window take none, and the buffer never passes its byte bound; the
+/// round-0 proposal of the next height is the last thing dropped.
+#[test]
+fn the_next_height_buffer_is_bounded_by_bytes() {
+    let (k, mut c) = follower();
+    c.start();
+    // A large (valid-looking) block for height 2, for each round's proposer.
+    let txs: Vec<SignedTransaction> = (0..1500u64)
+        .map(|n| {
+            Transaction {
+                chain_id: "c".into(),
+                sender: k[3].public(),
+                nonce: n + 1,
+                payload: Payload::CreditCorrection(CreditCorrection {
+                    original_tx: Hash([7; 32]),
+                    reason: "x".repeat(400),
+                    withdraw: false,
+                }),
+            }
+            .sign(&k[3])
+        })
+        .collect();
+    let tx_root = merkle::root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
+    let txs = std::sync::Arc::new(txs);
+    let big = |round: Round| {
+        let mut b = block_at(2, round, 9);
+        b.header.tx_count = txs.len() as u32;
+        b.header.tx_root = tx_root;
+        b.txs = txs.clone();
+        b
+    };
+    let round0 = big(0);
+    let (verdict, _) = c.on_gossip(signed_proposal(&k, 2, 0, &round0));
+    assert_eq!(verdict, Verdict::Accept);
+    let one = c.buffered_bytes();
+    assert!(one > 500_000, "{one}");
+    // The same again, and the same vote many times: one slot each.
+    c.on_gossip(signed_proposal(&k, 2, 0, &round0));
+    for _ in 0..100 {
+        c.on_gossip(gossip_vote(&k, 3, 2, 0, VoteKind::Prevote, None));
+    }
+    assert!(c.buffered_bytes() < one + 1000);
+    // Proposals for many later rounds: bounded by bytes, round 0 kept.
+    for round in 1..=ROUND_WINDOW + 10 {
+        let proposer = ((2 + round as u64) % 4) as usize;
+        if proposer == 0 {
+            continue;
+        }
+        c.on_gossip(signed_proposal(&k, 2, round, &big(round)));
+        assert!(c.buffered_bytes() <= MAX_FUTURE_BYTES);
+    }
+    // Deciding height 1 replays the buffer: the round-0 proposal is there.
+    let b = block(1, 1);
+    c.step(proposal(&k, 1, 0, None, &b));
+    valid(&mut c, &b, true);
+    let mut out = Vec::new();
+    for i in 1..4 {
+        out.extend(c.step(vote(&k, i, 1, 0, VoteKind::Precommit, Some(b.hash()))));
+    }
+    assert!(decided(&out).is_some());
+    let out = c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Commit,
+        duration_ms: 0,
+    }));
+    assert_eq!(c.height(), 2);
+    assert!(
+        out.iter().any(
+            |o| matches!(o, Output::Validate { height: 2, block } if block.hash() == round0.hash())
+        ),
+        "the buffered round-0 proposal is validated on arrival at height 2"
+    );
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+/// A validator restarted far behind in rounds: votes beyond the window
+/// from f+1 validators move it to their round (L55), where it rejoins.
+#[test]
+fn l55_round_skip_beyond_the_window() {
+    let (k, mut c) = follower();
+    c.start();
+    let far = ROUND_WINDOW + 200;
+    let (verdict, _) = c.on_gossip(gossip_vote(&k, 1, 1, far, VoteKind::Prevote, None));
+    assert_eq!(verdict, Verdict::Accept);
+    assert_eq!(c.round(), 0, "one validator is not f+1");
+    c.on_gossip(gossip_vote(&k, 2, 1, far + 5, VoteKind::Precommit, None));
+    assert_eq!(c.round(), far, "f+1 validators are at round {far} or above");
+    // A forged far vote moves nothing.
+    let (_, mut c2) = follower();
+    c2.start();
+    let mut forged = match gossip_vote(&k, 1, 1, far, VoteKind::Prevote, None) {
+        Message::Vote(v) => v,
+        _ => unreachable!(),
+    };
+    forged.vote.validator = 2;
+    c2.on_gossip(gossip_vote(&k, 1, 1, far, VoteKind::Prevote, None));
+    let (verdict, _) = c2.on_gossip(Message::Vote(forged));
+    assert_eq!(verdict, Verdict::Reject);
+    assert_eq!(c2.round(), 0);
+}
+
+/// A clock-skewed validator: a block whose time is far from our clock is
+/// not prevoted as a fresh proposal, but a quorum's precommits for it are
+/// decided.
+#[test]
+fn an_untimely_block_is_not_prevoted_but_is_decided() {
+    let (k, mut c) = follower();
+    c.start();
+    let b = block(1, 1);
+    c.step(proposal(&k, 1, 0, None, &b));
+    let out = valid(&mut c, &b, false);
+    assert_eq!(our_votes(&out)[0].block, None, "L22 needs timely");
+    let mut out = Vec::new();
+    for i in 1..4 {
+        out.extend(c.step(vote(&k, i, 1, 0, VoteKind::Precommit, Some(b.hash()))));
+    }
+    assert_eq!(
+        decided(&out).map(|d| d.0),
+        Some(b.hash()),
+        "L49 needs only valid"
+    );
+}
+
+/// The signing floor from the state file: nothing new is signed at or
+/// below it, everything above it is.
+#[test]
+fn the_signing_floor_is_never_signed_below() {
+    let (k, mut c) = follower();
+    c.set_sign_floor(Some(SignPoint {
+        height: 1,
+        round: 0,
+        step: 2,
+    }));
+    c.start();
+    let b = block(1, 1);
+    c.step(proposal(&k, 1, 0, None, &b));
+    let out = valid(&mut c, &b, true);
+    assert!(
+        our_votes(&out).is_empty(),
+        "prevote (1,0) is below the floor"
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::Persist(_))));
+    c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 0,
+        kind: TimeoutKind::Precommit,
+        duration_ms: 0,
+    }));
+    assert_eq!(c.round(), 1);
+    let out = c.step(Input::Timeout(Timeout {
+        height: 1,
+        round: 1,
+        kind: TimeoutKind::Propose,
+        duration_ms: 0,
+    }));
+    assert_eq!(our_votes(&out).len(), 1, "round 1 is above the floor");
+}
+
+/// A forged vote for the previous height does not make us re-send the
+/// whole last block.
+#[test]
+fn a_forged_stale_vote_does_not_trigger_a_block_rebroadcast() {
+    let k = keys(1);
+    let mut c = Consensus::new(cfg(&k), k[0].clone(), 2, vec![]);
+    let b = block(1, 1);
+    let cert = CommitCertificate {
+        height: 1,
+        round: 0,
+        block_hash: b.hash(),
+        signatures: vec![CommitSig {
+            validator: 0,
+            signature: Vote {
+                height: 1,
+                round: 0,
+                kind: VoteKind::Precommit,
+                block: Some(b.hash()),
+                validator: 0,
+            }
+            .sign(&k[0], "c")
+            .signature,
+        }],
+    };
+    c.set_last_decision(b.clone(), cert);
+    let mut forged = match gossip_vote(&k, 0, 1, 0, VoteKind::Prevote, None) {
+        Message::Vote(v) => v,
+        _ => unreachable!(),
+    };
+    forged.signature = Signature([1; 64]);
+    let (verdict, _) = c.on_gossip(Message::Vote(forged));
+    assert_eq!(verdict, Verdict::Reject);
+    let out = c.step(Input::Rebroadcast);
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Broadcast(Message::Commit { .. }))));
+    let (verdict, _) = c.on_gossip(gossip_vote(&k, 0, 1, 0, VoteKind::Prevote, None));
+    assert_eq!(verdict, Verdict::Ignore);
+    let out = c.step(Input::Rebroadcast);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Broadcast(Message::Commit { .. }))));
 }

@@ -89,8 +89,15 @@ pub struct Checked {
 /// Decodes and checks raw transactions, verifying signatures as a batch.
 /// Runs without the pool's lock: this is where the CPU goes.
 pub fn verify(chain_id: &str, raw: &[Vec<u8>]) -> Vec<Result<Checked, AdmitError>> {
-    let mut out: Vec<Result<Checked, AdmitError>> = raw
-        .iter()
+    let mut out = decode(chain_id, raw);
+    verify_signatures(&mut out);
+    out
+}
+
+/// Decodes and checks everything that needs neither state nor a signature
+/// check: the cheap first step of admission.
+pub fn decode(chain_id: &str, raw: &[Vec<u8>]) -> Vec<Result<Checked, AdmitError>> {
+    raw.iter()
         .map(|bytes| {
             let tx = SignedTransaction::decode(bytes).map_err(TxError::from)?;
             tx.check_stateless(chain_id, bytes.len())?;
@@ -100,7 +107,13 @@ pub fn verify(chain_id: &str, raw: &[Vec<u8>]) -> Vec<Result<Checked, AdmitError
                 len: bytes.len(),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Batch-verifies the signatures of the entries still `Ok`, turning bad
+/// ones into errors. Run it last: only transactions from members with a
+/// usable nonce should cost a signature check.
+pub fn verify_signatures(out: &mut [Result<Checked, AdmitError>]) {
     let to_verify: Vec<&SignedTransaction> = out
         .iter()
         .filter_map(|r| r.as_ref().ok().map(|c| &c.tx))
@@ -114,7 +127,6 @@ pub fn verify(chain_id: &str, raw: &[Vec<u8>]) -> Vec<Result<Checked, AdmitError
             }
         }
     }
-    out
 }
 
 impl Mempool {
@@ -175,26 +187,9 @@ impl Mempool {
         committed_nonce: u64,
         is_member: bool,
     ) -> Result<Hash, AdmitError> {
+        self.precheck(&c, committed_nonce, is_member)?;
         let sender = c.tx.tx.sender;
         let nonce = c.tx.tx.nonce;
-        if self.entries.contains_key(&c.hash) {
-            return Err(AdmitError::Duplicate);
-        }
-        if !is_member {
-            return Err(AdmitError::UnknownSender(sender));
-        }
-        if nonce <= committed_nonce {
-            return Err(AdmitError::StaleNonce {
-                got: nonce,
-                committed: committed_nonce,
-            });
-        }
-        if nonce > committed_nonce + MAX_NONCE_GAP {
-            return Err(AdmitError::NonceTooFar {
-                got: nonce,
-                committed: committed_nonce,
-            });
-        }
         if self
             .by_sender
             .get(&sender)
@@ -223,6 +218,38 @@ impl Mempool {
             },
         );
         Ok(c.hash)
+    }
+
+    /// The checks that need no signature: duplicate, membership, nonce
+    /// window. Admission runs them before verifying, so that made-up
+    /// senders and replays cost a few reads, not a signature check.
+    pub fn precheck(
+        &self,
+        c: &Checked,
+        committed_nonce: u64,
+        is_member: bool,
+    ) -> Result<(), AdmitError> {
+        let sender = c.tx.tx.sender;
+        let nonce = c.tx.tx.nonce;
+        if self.entries.contains_key(&c.hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        if !is_member {
+            return Err(AdmitError::UnknownSender(sender));
+        }
+        if nonce <= committed_nonce {
+            return Err(AdmitError::StaleNonce {
+                got: nonce,
+                committed: committed_nonce,
+            });
+        }
+        if nonce > committed_nonce + MAX_NONCE_GAP {
+            return Err(AdmitError::NonceTooFar {
+                got: nonce,
+                committed: committed_nonce,
+            });
+        }
+        Ok(())
     }
 
     /// Up to `max_txs` transactions for a proposal: each sender's in nonce

@@ -51,7 +51,7 @@ pub enum StoreError {
         source: sled::Error,
     },
     /// Stored data fails a consistency check.
-    #[error("storage in {path} is corrupt: {detail}; restore it from a backup or delete it and sync from peers")]
+    #[error("storage in {path} is corrupt: {detail}; restore it from a backup, or move it aside and let the node sync from its peers (keep the signing state file: it lives outside the data directory so that a validator cannot sign twice)")]
     Corrupt {
         /// Data directory.
         path: String,
@@ -65,7 +65,7 @@ pub enum StoreError {
         path: String,
     },
     /// The data directory was written in another storage layout.
-    #[error("data directory {path} uses storage format {found}, this node reads format {FORMAT_VERSION}; delete the directory and let the node sync from its peers")]
+    #[error("data directory {path} uses storage format {found}, this node reads format {FORMAT_VERSION}; move the directory aside and let the node sync from its peers (keep the signing state file, which lives outside it)")]
     WrongFormat {
         /// Data directory.
         path: String,

@@ -32,10 +32,11 @@ use crate::consensus::{self, Consensus, Input, Output, Step, WalEntry};
 use crate::executor::{self, Executed, ValidateError};
 use crate::mempool::{self, AdmitError, Mempool};
 use crate::metrics::Metrics;
-use crate::network::{
-    self, Command, MessageAcceptance, SyncRequest, SyncResponse, SyncedBlock, Topic,
-};
+use crate::network::{self, Command, MessageAcceptance, SyncResponse, Topic};
+use crate::signstate::SignState;
 use crate::storage::Store;
+
+mod sync;
 
 /// Consensus status, for the API.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,29 +100,43 @@ impl Shared {
     /// outside the mempool lock). Admitted ones are queued for gossip when
     /// `gossip` is set.
     pub async fn admit(&self, raw: Vec<Vec<u8>>, gossip: bool) -> Vec<Result<Hash, AdmitError>> {
-        let checked = {
-            let chain_id = self.genesis.chain_id.clone();
+        // Cheapest first: decode and stateless checks, then membership and
+        // nonce (a few reads), and only then the signatures of what is left,
+        // so a stranger's or a replayed transaction costs no verification
+        // and never enters the decompressed-key cache.
+        let chain_id = self.genesis.chain_id.clone();
+        let decoded = {
             let raw = raw.clone();
-            tokio::task::spawn_blocking(move || mempool::verify(&chain_id, &raw))
+            tokio::task::spawn_blocking(move || mempool::decode(&chain_id, &raw))
                 .await
                 .unwrap_or_else(|_| Vec::new())
         };
+        let mut checked = Vec::with_capacity(decoded.len());
+        {
+            let pool = self.mempool.lock().expect("mempool lock");
+            for c in decoded {
+                checked.push(c.and_then(|c| {
+                    let (nonce, member) = self.sender_state(&c.tx.tx.sender)?;
+                    pool.precheck(&c, nonce, member)?;
+                    Ok(c)
+                }));
+            }
+        }
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut checked = checked;
+            mempool::verify_signatures(&mut checked);
+            checked
+        })
+        .await
+        .unwrap_or_else(|_| Vec::new());
         let mut results = Vec::with_capacity(checked.len());
         let mut admitted = Vec::new();
         {
             let mut pool = self.mempool.lock().expect("mempool lock");
             for (c, bytes) in checked.into_iter().zip(raw) {
                 let r = c.and_then(|c| {
-                    let sender = c.tx.tx.sender;
-                    let nonce = self
-                        .store
-                        .nonce(&sender)
-                        .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?;
-                    let member = self
-                        .store
-                        .member(&sender)
-                        .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?;
-                    pool.admit(c, nonce, member.is_some())
+                    let (nonce, member) = self.sender_state(&c.tx.tx.sender)?;
+                    pool.admit(c, nonce, member)
                 });
                 if r.is_ok() {
                     admitted.push(bytes);
@@ -140,6 +155,17 @@ impl Shared {
             }
         }
         results
+    }
+
+    /// A sender's committed nonce and whether it is a member.
+    fn sender_state(
+        &self,
+        sender: &deltachain_protocol::PublicKey,
+    ) -> Result<(u64, bool), AdmitError> {
+        let storage = |e: crate::storage::StoreError| AdmitError::Invalid(format!("storage: {e}"));
+        let nonce = self.store.nonce(sender).map_err(storage)?;
+        let member = self.store.member(sender).map_err(storage)?.is_some();
+        Ok((nonce, member))
     }
 
     /// Current status.
@@ -305,6 +331,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     ));
 
     let wal = load_wal(&store, tip.height + 1)?;
+    let sign_state =
+        SignState::load(&home.join(&config.signing_state_file)).map_err(|e| anyhow!(e))?;
     let mut machine = Consensus::new(
         consensus::Config {
             chain_id: genesis.chain_id.clone(),
@@ -316,6 +344,13 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         tip.height + 1,
         wal,
     );
+    machine.set_sign_floor(sign_state.last());
+    if let Some(floor) = sign_state.last() {
+        if floor.height > tip.height + 1 {
+            warn!(signed = floor.height, tip = tip.height,
+                "this validator signed at a height above our tip (was its data directory replaced?); it will not sign again until consensus passes that point");
+        }
+    }
     if let (Some(block), Some(cert)) = (store.block(tip.height)?, store.cert(tip.height)?) {
         machine.set_last_decision(block, cert);
     }
@@ -340,6 +375,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         sync_in_flight: false,
         peer_tips: BTreeMap::new(),
         bad_peers: BTreeMap::new(),
+        sync_turn: 0,
+        sign_state,
+        gossip_admission: Arc::new(tokio::sync::Semaphore::new(GOSSIP_ADMITTERS)),
         connected: Vec::new(),
         internal_tx,
         last_commit_at: Instant::now(),
@@ -380,6 +418,11 @@ struct Loop {
     sync_in_flight: bool,
     peer_tips: BTreeMap<PeerId, Height>,
     bad_peers: BTreeMap<PeerId, Instant>,
+    sync_turn: usize,
+    sign_state: SignState,
+    /// Permits for admitting transaction batches from gossip: a batch that
+    /// finds none is dropped (its sender re-gossips), never queued.
+    gossip_admission: Arc<tokio::sync::Semaphore>,
     connected: Vec<PeerId>,
     internal_tx: mpsc::Sender<Internal>,
     last_commit_at: Instant,
@@ -391,6 +434,9 @@ struct Loop {
 /// blocks must not stall consensus, so it runs on blocking threads; this
 /// bounds how many (further requests wait for a permit).
 const SYNC_SERVERS: usize = 2;
+
+/// Transaction batches from gossip admitted at once.
+const GOSSIP_ADMITTERS: usize = 4;
 
 /// How long a height may stay uncommitted while a peer reports it committed
 /// before we fetch it by sync instead of waiting for consensus messages.
@@ -513,6 +559,13 @@ impl Loop {
             }
             let more = match o {
                 Output::Persist(entry) => {
+                    // The signing floor first: it survives a deleted data
+                    // directory, the WAL does not.
+                    self.sign_state
+                        .record(consensus::SignPoint::of(&entry))
+                        .context(
+                        "cannot write the signing state; stopping rather than risk double-signing",
+                    )?;
                     // Durable before the broadcast that follows it.
                     self.shared
                         .store
@@ -671,12 +724,19 @@ impl Loop {
         if tip.height + 1 != height {
             return Ok(Vec::new());
         }
+        // Validity is what every honest node agrees on; timeliness (our
+        // clock) only decides whether we prevote a fresh proposal.
+        let timely = executor::timely(block.header.time_ms, now_ms());
+        if !timely {
+            warn!(height, block = %hash.short(), time_ms = block.header.time_ms, now_ms = now_ms(),
+                "proposed block's time is far from our clock; not prevoting it as a fresh proposal");
+        }
         let valid = match executor::validate_block(
             store,
             &self.shared.genesis,
             &tip,
             &block,
-            Some(now_ms()),
+            None,
             // Transactions in our mempool had their signatures checked on admission.
             &|h| {
                 self.shared
@@ -703,6 +763,7 @@ impl Loop {
             height,
             hash,
             valid,
+            timely,
         }])
     }
 
@@ -809,25 +870,35 @@ impl Loop {
             } => {
                 let decoded =
                     codec::decode::<Envelope>(&data, MAX_BLOCK_BYTES, "consensus message");
-                let acceptance = if decoded.is_ok() {
-                    MessageAcceptance::Accept
-                } else {
-                    MessageAcceptance::Reject
-                };
-                self.net
-                    .send(Command::Report {
-                        id,
-                        source,
-                        acceptance,
-                    })
-                    .await;
                 match decoded {
                     Ok(env) => {
-                        let outs = self.machine.step(Input::Message(env.msg));
+                        // Forwarded only once consensus has verified it; a
+                        // forgery is rejected, which also counts against
+                        // the peer that relayed it.
+                        let (verdict, outs) = self.machine.on_gossip(env.msg);
+                        let acceptance = match verdict {
+                            consensus::Verdict::Accept => MessageAcceptance::Accept,
+                            consensus::Verdict::Ignore => MessageAcceptance::Ignore,
+                            consensus::Verdict::Reject => MessageAcceptance::Reject,
+                        };
+                        self.net
+                            .send(Command::Report {
+                                id,
+                                source,
+                                acceptance,
+                            })
+                            .await;
                         self.carry_out(outs).await?;
                     }
                     Err(e) => {
-                        warn!(peer = %source, error = %e, "peer sent an undecodable consensus message")
+                        self.net
+                            .send(Command::Report {
+                                id,
+                                source,
+                                acceptance: MessageAcceptance::Reject,
+                            })
+                            .await;
+                        debug!(peer = %source, error = %e, "peer sent an undecodable consensus message")
                     }
                 }
             }
@@ -843,9 +914,22 @@ impl Loop {
                     "transaction batch",
                 ) {
                     Ok(batch) if batch.len() <= MAX_GOSSIP_BATCH_TXS * 2 => {
+                        let Ok(permit) = self.gossip_admission.clone().try_acquire_owned() else {
+                            // Busy: drop it unjudged rather than queue work
+                            // without bound.
+                            self.net
+                                .send(Command::Report {
+                                    id,
+                                    source,
+                                    acceptance: MessageAcceptance::Ignore,
+                                })
+                                .await;
+                            return Ok(());
+                        };
                         let shared = self.shared.clone();
                         let internal = self.internal_tx.clone();
                         tokio::spawn(async move {
+                            let _permit = permit;
                             let results = shared.admit(batch, false).await;
                             let bad = results
                                 .iter()
@@ -889,7 +973,7 @@ impl Loop {
                         return;
                     };
                     let response =
-                        tokio::task::spawn_blocking(move || serve_sync(&store, &request))
+                        tokio::task::spawn_blocking(move || sync::serve_sync(&store, &request))
                             .await
                             .unwrap_or_else(|e| {
                                 SyncResponse::Error(format!("could not read blocks: {e}"))
@@ -915,91 +999,7 @@ impl Loop {
     }
 }
 
-/// Answers a peer's sync request from our store.
-fn serve_sync(store: &Store, request: &SyncRequest) -> SyncResponse {
-    match *request {
-        SyncRequest::Status => {
-            let tip = store.tip();
-            SyncResponse::Status {
-                height: tip.height,
-                hash: tip.hash,
-            }
-        }
-        SyncRequest::Blocks { from, to } => {
-            let tip = store.tip().height;
-            if from == 0 || from > to {
-                return SyncResponse::Error(format!("bad range {from}..={to}"));
-            }
-            let to = to
-                .min(tip)
-                .min(from + network::codec::MAX_BLOCKS_PER_RESPONSE - 1);
-            let mut blocks = Vec::new();
-            let mut bytes = 0usize;
-            for h in from..=to {
-                let (Ok(Some(block)), Ok(Some(cert))) = (store.block_bytes(h), store.cert(h))
-                else {
-                    break;
-                };
-                bytes += block.len();
-                if !blocks.is_empty() && bytes > network::codec::MAX_RESPONSE_BYTES / 2 {
-                    break;
-                }
-                blocks.push(SyncedBlock { block, cert });
-            }
-            SyncResponse::Blocks(blocks)
-        }
-    }
-}
-
 impl Loop {
-    fn request_tip(&self, peer: PeerId) {
-        let net = self.net.clone();
-        let internal = self.internal_tx.clone();
-        tokio::spawn(async move {
-            if let Ok(SyncResponse::Status { height, .. }) =
-                net.request(peer, SyncRequest::Status).await
-            {
-                let _ = internal.send(Internal::PeerTip(peer, height)).await;
-            }
-        });
-    }
-
-    fn poll_peers(&mut self) {
-        for peer in self.connected.clone() {
-            self.request_tip(peer);
-        }
-        let now = Instant::now();
-        self.bad_peers.retain(|_, until| *until > now);
-        if !self.sync_in_flight && self.sync_target > self.shared.store.tip().height {
-            self.start_sync();
-        }
-    }
-
-    fn start_sync(&mut self) {
-        let tip = self.shared.store.tip().height;
-        if self.sync_in_flight || self.sync_target <= tip {
-            return;
-        }
-        let Some((&peer, _)) = self
-            .peer_tips
-            .iter()
-            .filter(|(p, h)| **h > tip && !self.bad_peers.contains_key(*p))
-            .max_by_key(|(_, h)| **h)
-        else {
-            return; // Peer tips arrive with the next poll.
-        };
-        self.sync_in_flight = true;
-        let net = self.net.clone();
-        let internal = self.internal_tx.clone();
-        let to = self.sync_target;
-        tokio::spawn(async move {
-            let r = net
-                .request(peer, SyncRequest::Blocks { from: tip + 1, to })
-                .await;
-            let _ = internal.send(Internal::SyncBlocks(peer, r)).await;
-        });
-    }
-
     async fn on_internal(&mut self, ev: Internal) -> anyhow::Result<()> {
         match ev {
             Internal::GossipTxs {
@@ -1015,108 +1015,9 @@ impl Loop {
                     })
                     .await;
             }
-            Internal::PeerTip(peer, height) => {
-                self.peer_tips.insert(peer, height);
-                // A gap of one height is consensus at work; more means we
-                // are behind, and so does a gap of one that lasts.
-                let tip = self.shared.store.tip().height;
-                let stalled = self.last_commit_at.elapsed() > STALL;
-                if (height > tip + 1 || (height > tip && stalled)) && height > self.sync_target {
-                    self.sync_target = height;
-                    self.start_sync();
-                }
-            }
-            Internal::SyncBlocks(peer, result) => {
-                self.sync_in_flight = false;
-                let blocks = match result {
-                    Ok(SyncResponse::Blocks(b)) => b,
-                    Ok(other) => {
-                        warn!(%peer, ?other, "unexpected sync response");
-                        self.bad_peers
-                            .insert(peer, Instant::now() + Duration::from_secs(30));
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        debug!(%peer, error = %e, "sync request failed");
-                        self.bad_peers
-                            .insert(peer, Instant::now() + Duration::from_secs(5));
-                        return Ok(());
-                    }
-                };
-                let before = self.shared.store.tip().height;
-                for synced in blocks {
-                    if let Err(reason) = self.apply_synced(synced)? {
-                        warn!(%peer, %reason, "peer sent an invalid block over sync; ignoring it and the peer for a while");
-                        self.bad_peers
-                            .insert(peer, Instant::now() + Duration::from_secs(60));
-                        // Its claimed tip is not evidence of anything: aim for
-                        // what the remaining peers report instead.
-                        self.peer_tips.remove(&peer);
-                        let tip = self.shared.store.tip().height;
-                        self.sync_target = self
-                            .peer_tips
-                            .values()
-                            .copied()
-                            .max()
-                            .unwrap_or(tip)
-                            .max(tip);
-                        break;
-                    }
-                }
-                let after = self.shared.store.tip().height;
-                if after > before {
-                    let mut outs = self.machine.step(Input::Synced { height: after });
-                    let store = &self.shared.store;
-                    if let (Some(block), Some(cert)) = (store.block(after)?, store.cert(after)?) {
-                        self.machine.set_last_decision(block, cert);
-                    }
-                    // Re-send what the new height needs now that peers can be helped too.
-                    outs.extend(self.machine.step(Input::Rebroadcast));
-                    self.carry_out(outs).await?;
-                }
-                self.update_status();
-                self.start_sync();
-            }
+            Internal::PeerTip(peer, height) => self.on_peer_tip(peer, height),
+            Internal::SyncBlocks(peer, result) => self.on_sync_blocks(peer, result).await?,
         }
         Ok(())
-    }
-
-    /// Verifies and commits one synced block. The inner error is the
-    /// peer's fault (bad block or certificate); the outer one is ours
-    /// (storage) and stops the node.
-    fn apply_synced(&mut self, synced: SyncedBlock) -> anyhow::Result<Result<(), String>> {
-        let store = self.shared.store.clone();
-        let tip = store.tip();
-        let block = match Block::decode(&synced.block, MAX_BLOCK_BYTES) {
-            Ok(b) => b,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
-        let height = tip.height + 1;
-        let hash = block.hash();
-        if let Err(e) = synced.cert.verify(
-            &self.shared.genesis.chain_id,
-            height,
-            &hash,
-            &self.shared.genesis.validator_keys(),
-        ) {
-            return Ok(Err(format!("block {height}: {e}")));
-        }
-        let executed = match executor::validate_block(
-            &store,
-            &self.shared.genesis,
-            &tip,
-            &block,
-            None,
-            // The certificate proves a quorum validated these transactions,
-            // and the header's tx_root pins them: their signatures need no
-            // second check here. Execution still recomputes the state root.
-            &|_| true,
-        ) {
-            Ok(e) => e,
-            Err(ValidateError::Invalid(e)) => return Ok(Err(format!("block {height}: {e}"))),
-            Err(ValidateError::Store(e)) => return Err(e.into()),
-        };
-        self.commit(executed, &synced.cert, true)?;
-        Ok(Ok(()))
     }
 }
