@@ -84,8 +84,9 @@ pub use votes::{Added, Equivocation, VoteKeeper};
 pub const ROUND_WINDOW: Round = 64;
 /// Messages for the next height kept until we get there: at most one per
 /// (round, kind, validator) within [`ROUND_WINDOW`] of round 0, and at most
-/// this many bytes; over it, the highest rounds go first, so the proposal a
-/// node needs on arrival (round 0) is the last to be dropped.
+/// this many bytes (counted as an upper bound: 4 KiB a transaction); over
+/// it, the highest rounds go first, so the proposal a node needs on arrival
+/// (round 0) is the last to be dropped.
 pub const MAX_FUTURE_BYTES: usize = 64 << 20;
 /// Distinct blocks kept per height for rounds other than the current one;
 /// the current round's proposal and a certified decision are always kept.
@@ -740,10 +741,18 @@ impl Consensus {
     /// Checks that a block's body is the one its header commits to, so that
     /// the header hash (our key for blocks and validity) names one body.
     fn body_bound(block: &Block) -> bool {
-        block.check_body(&block.tx_hashes()).is_ok()
+        // The count first: it costs nothing, hashing every transaction does.
+        block.header.tx_count as usize == block.txs.len()
+            && block.check_body(&block.tx_hashes()).is_ok()
     }
 
     fn on_message(&mut self, m: Message, out: &mut Vec<Output>) -> Verdict {
+        self.handle(m, out, false)
+    }
+
+    /// `verified`: the message passed its signature and body checks when it
+    /// was buffered for this height, so they are not repeated.
+    fn handle(&mut self, m: Message, out: &mut Vec<Output>, verified: bool) -> Verdict {
         let n = self.cfg.validators.len();
         if m.height() + 1 == self.height {
             // A peer still deciding our last height: help it, but only if
@@ -795,15 +804,16 @@ impl Consensus {
                 }
                 // Only a verified certificate and a bound body may be held:
                 // an empty signature list must not occupy the block cache.
-                if cert
-                    .verify(
-                        &self.cfg.chain_id,
-                        cert.height,
-                        &cert.block_hash,
-                        &self.cfg.validators,
-                    )
-                    .is_err()
-                    || !Self::body_bound(block)
+                if !verified
+                    && (cert
+                        .verify(
+                            &self.cfg.chain_id,
+                            cert.height,
+                            &cert.block_hash,
+                            &self.cfg.validators,
+                        )
+                        .is_err()
+                        || !Self::body_bound(block))
                 {
                     return Verdict::Reject;
                 }
@@ -845,6 +855,18 @@ impl Consensus {
                 if v.height == self.height && self.votes.contains(sv) {
                     return Verdict::Ignore; // Re-broadcast copy of a vote we already counted.
                 }
+                if v.height == self.height + 1
+                    && (v.round > ROUND_WINDOW || self.future.contains_key(&Self::future_key(&m)))
+                {
+                    return Verdict::Ignore; // Outside the window, or its slot is taken.
+                }
+                if v.height > self.height + 1
+                    && self.ahead.get(&v.validator).is_some_and(|h| *h >= v.height)
+                {
+                    // Already known to be this far ahead: nothing to learn,
+                    // and no signature to check.
+                    return Verdict::Ignore;
+                }
                 let far =
                     v.height == self.height && v.round > self.round.saturating_add(ROUND_WINDOW);
                 if far
@@ -856,7 +878,7 @@ impl Consensus {
                     return Verdict::Ignore;
                 }
                 let key = self.cfg.validators[v.validator as usize];
-                if sv.verify(&self.cfg.chain_id, &key).is_err() {
+                if !verified && sv.verify(&self.cfg.chain_id, &key).is_err() {
                     return Verdict::Reject;
                 }
                 if far {
@@ -884,7 +906,7 @@ impl Consensus {
                 let far =
                     p.height == self.height && p.round > self.round.saturating_add(ROUND_WINDOW);
                 let key = self.cfg.validators[p.proposer as usize];
-                if proposal.verify(&self.cfg.chain_id, &key).is_err()
+                if (!verified && proposal.verify(&self.cfg.chain_id, &key).is_err())
                     || block.hash() != p.block_hash
                     || block.header.height != p.height
                     || p.pol_round.is_some_and(|vr| vr >= p.round)
@@ -892,7 +914,7 @@ impl Consensus {
                     // header; a re-proposal carries the original proposer's.
                     || (p.pol_round.is_none() && block.header.proposer != key)
                     || !self.cfg.validators.contains(&block.header.proposer)
-                    || !Self::body_bound(block)
+                    || (!verified && !Self::body_bound(block))
                 {
                     return Verdict::Reject;
                 }
@@ -945,11 +967,9 @@ impl Consensus {
         }
     }
 
-    fn buffer(&mut self, m: Message) {
-        if m.height() != self.height + 1 {
-            return;
-        }
-        let key: FutureKey = match &m {
+    /// The slot of a next-height message: one per (round, kind, sender).
+    fn future_key(m: &Message) -> FutureKey {
+        match m {
             Message::Proposal { proposal, .. } => {
                 (proposal.proposal.round, 0, proposal.proposal.proposer)
             }
@@ -963,11 +983,34 @@ impl Consensus {
             ),
             // One certified block per height: a single slot.
             Message::Commit { cert, .. } => (cert.round, 3, 0),
+        }
+    }
+
+    /// An upper bound of a message's encoded size, without encoding it.
+    fn size_bound(m: &Message) -> usize {
+        let block = |b: &Block| {
+            b.txs.len() * deltachain_protocol::MAX_TX_BYTES
+                + b.last_commit
+                    .as_ref()
+                    .map_or(0, |c| c.signatures.len() * 128)
+                + 4096
         };
+        match m {
+            Message::Proposal { block: b, .. } => block(b),
+            Message::Vote(_) => deltachain_protocol::MAX_VOTE_BYTES,
+            Message::Commit { block: b, cert } => block(b) + cert.signatures.len() * 128,
+        }
+    }
+
+    fn buffer(&mut self, m: Message) {
+        if m.height() != self.height + 1 {
+            return;
+        }
+        let key = Self::future_key(&m);
         if key.0 > ROUND_WINDOW || self.future.contains_key(&key) {
             return;
         }
-        let size = deltachain_protocol::codec::encode(&m).len();
+        let size = Self::size_bound(&m);
         self.future_bytes += size;
         self.future.insert(key, (m, size));
         // Over budget: the highest rounds go first.
@@ -1095,7 +1138,7 @@ impl Consensus {
         self.start_round(0, out);
         for (_, (m, _)) in future {
             if m.height() >= height {
-                self.on_message(m, out);
+                self.handle(m, out, true);
             }
         }
     }
