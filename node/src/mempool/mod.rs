@@ -7,15 +7,22 @@
 //! growing. Each sender's transactions are kept in nonce order; proposals
 //! take senders round-robin in the order they first arrived, so one busy
 //! bank cannot starve the others. Committed transactions, and any whose
-//! nonce a block used up, are dropped.
+//! nonce a block used up, are dropped; so is anything still pending after
+//! [`TX_TTL`] (a transaction waiting behind a nonce gap that never fills).
+//! The pool knows which senders have a transaction that can go into the
+//! next block ([`Mempool::has_ready`]), so a proposer does not build empty
+//! blocks at full speed for transactions that cannot be included yet.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deltachain_protocol::{Hash, PublicKey, SignedTransaction, TxError};
 
 /// How far ahead of a sender's committed nonce a transaction may be.
 pub const MAX_NONCE_GAP: u64 = 1024;
+
+/// How long a transaction may stay pending before it is dropped.
+pub const TX_TTL: Duration = Duration::from_secs(600);
 
 /// Why a transaction was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +70,7 @@ struct Entry {
     tx: SignedTransaction,
     len: usize,
     admitted: Instant,
+    gossiped: Instant,
 }
 
 /// The pool.
@@ -74,6 +82,8 @@ pub struct Mempool {
     by_sender: BTreeMap<PublicKey, BTreeMap<u64, Hash>>,
     /// Senders in the order their first pending transaction arrived.
     senders: VecDeque<PublicKey>,
+    /// Each pending sender's last committed nonce, as last learned.
+    committed: BTreeMap<PublicKey, u64>,
 }
 
 /// A decoded, signature-checked transaction ready for [`Mempool::admit`].
@@ -139,6 +149,7 @@ impl Mempool {
             entries: BTreeMap::new(),
             by_sender: BTreeMap::new(),
             senders: VecDeque::new(),
+            committed: BTreeMap::new(),
         }
     }
 
@@ -208,13 +219,17 @@ impl Mempool {
             self.senders.push_back(sender);
         }
         list.insert(nonce, c.hash);
+        let known = self.committed.entry(sender).or_insert(committed_nonce);
+        *known = (*known).max(committed_nonce);
         self.bytes += c.len;
+        let now = Instant::now();
         self.entries.insert(
             c.hash,
             Entry {
                 tx: c.tx,
                 len: c.len,
-                admitted: Instant::now(),
+                admitted: now,
+                gossiped: now,
             },
         );
         Ok(c.hash)
@@ -293,6 +308,9 @@ impl Mempool {
             *h = (*h).max(*nonce);
         }
         for (sender, max_nonce) in highest {
+            if let Some(known) = self.committed.get_mut(&sender) {
+                *known = (*known).max(max_nonce);
+            }
             if let Some(list) = self.by_sender.get_mut(&sender) {
                 let stale: Vec<u64> = list.range(..=max_nonce).map(|(n, _)| *n).collect();
                 for n in stale {
@@ -304,11 +322,64 @@ impl Mempool {
                 }
                 if list.is_empty() {
                     self.by_sender.remove(&sender);
+                    self.committed.remove(&sender);
                     self.senders.retain(|s| *s != sender);
                 }
             }
         }
         waited
+    }
+
+    /// True if some sender's next nonce is pending: a block built now
+    /// would not be empty.
+    pub fn has_ready(&self) -> bool {
+        self.by_sender.iter().any(|(sender, list)| {
+            let next = self.committed.get(sender).copied().unwrap_or(0) + 1;
+            list.keys().next() == Some(&next)
+        })
+    }
+
+    /// Drops what has been pending longer than `ttl`; returns how many.
+    pub fn expire(&mut self, ttl: Duration) -> usize {
+        let now = Instant::now();
+        let old: Vec<(Hash, PublicKey, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| now.saturating_duration_since(e.admitted) > ttl)
+            .map(|(h, e)| (*h, e.tx.tx.sender, e.tx.tx.nonce))
+            .collect();
+        for (hash, sender, nonce) in &old {
+            if let Some(e) = self.entries.remove(hash) {
+                self.bytes -= e.len;
+            }
+            if let Some(list) = self.by_sender.get_mut(sender) {
+                list.remove(nonce);
+                if list.is_empty() {
+                    self.by_sender.remove(sender);
+                    self.committed.remove(sender);
+                    self.senders.retain(|s| s != sender);
+                }
+            }
+        }
+        old.len()
+    }
+
+    /// Up to `max` transactions pending for longer than `after` since they
+    /// were last gossiped, encoded, to gossip again: one admitted while a
+    /// publish failed is otherwise stranded on this node.
+    pub fn regossip(&mut self, after: Duration, max: usize) -> Vec<Vec<u8>> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for e in self.entries.values_mut() {
+            if out.len() >= max {
+                break;
+            }
+            if now.saturating_duration_since(e.gossiped) > after {
+                e.gossiped = now;
+                out.push(e.tx.encode());
+            }
+        }
+        out
     }
 }
 
@@ -335,6 +406,27 @@ mod tests {
     fn admit(pool: &mut Mempool, raw: Vec<u8>, committed: u64) -> Result<Hash, AdmitError> {
         let c = verify("c", &[raw]).pop().unwrap()?;
         pool.admit(c, committed, true)
+    }
+
+    /// Gapped transactions do not count as ready and expire; a stranded
+    /// one is offered for gossip again.
+    #[test]
+    fn gaps_are_not_ready_and_old_transactions_expire() {
+        let mut pool = Mempool::new(100, 1 << 20);
+        admit(&mut pool, tx(1, 3), 0).unwrap();
+        assert!(!pool.has_ready(), "nonce 3 waits for 1 and 2");
+        admit(&mut pool, tx(2, 1), 0).unwrap();
+        assert!(pool.has_ready());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pool.regossip(Duration::from_millis(10), 10).len(), 2);
+        assert!(
+            pool.regossip(Duration::from_millis(10), 10).is_empty(),
+            "just re-sent"
+        );
+        assert_eq!(pool.expire(Duration::from_millis(5)), 2);
+        assert!(pool.is_empty());
+        assert_eq!(pool.bytes(), 0);
+        assert!(!pool.has_ready());
     }
 
     #[test]

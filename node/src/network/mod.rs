@@ -243,8 +243,10 @@ pub fn spawn(
                 .duplicate_cache_time(Duration::from_secs(60))
                 .build()
                 .map_err(|e| e.to_string())?;
-            let gossipsub =
+            let mut gossipsub =
                 gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)?;
+            let (params, thresholds) = peer_scoring(&cfg.chain_id);
+            gossipsub.with_peer_score(params, thresholds)?;
             let sync = request_response::Behaviour::with_codec(
                 codec::SyncCodec,
                 [(codec::PROTOCOL, request_response::ProtocolSupport::Full)],
@@ -318,6 +320,37 @@ pub fn spawn(
         refused: crate::lograte::Summary::new(),
     };
     Ok((handle, ev_rx, tokio::spawn(task.run())))
+}
+
+/// Gossipsub peer scoring that punishes exactly one thing: relaying
+/// messages the node rejected after verification (bad signatures, forged
+/// or tampered consensus messages, invalid transactions). A peer that
+/// relays a few is no longer gossiped to, a few more and it is graylisted;
+/// the score decays, so a transient fault heals. Everything that would
+/// penalise an honest validator is off: quiet topics (validators are idle
+/// between blocks), many peers on one address (a test network on one
+/// machine), slow peers under load.
+fn peer_scoring(chain_id: &str) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    };
+    let topics = Topics::new(chain_id);
+    let mut params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..Default::default()
+    };
+    for t in [&topics.txs, &topics.consensus] {
+        params.topics.insert(t.hash(), topic.clone());
+    }
+    (params, gossipsub::PeerScoreThresholds::default())
 }
 
 struct Topics {

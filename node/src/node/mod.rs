@@ -435,6 +435,9 @@ struct Loop {
 /// bounds how many (further requests wait for a permit).
 const SYNC_SERVERS: usize = 2;
 
+/// How long a pending transaction waits before it is gossiped again.
+const REGOSSIP_AFTER: Duration = Duration::from_secs(10);
+
 /// Transaction batches from gossip admitted at once.
 const GOSSIP_ADMITTERS: usize = 4;
 
@@ -507,9 +510,34 @@ impl Loop {
                     let outs = self.machine.step(Input::Rebroadcast);
                     self.carry_out(outs).await?;
                 }
-                _ = poll.tick() => self.poll_peers(),
+                _ = poll.tick() => {
+                    self.poll_peers();
+                    self.tend_mempool().await;
+                }
             }
         }
+    }
+
+    /// Drops expired transactions and gossips again those pending long
+    /// enough that a peer may have missed them.
+    async fn tend_mempool(&mut self) {
+        let again = {
+            let mut pool = self.shared.mempool.lock().expect("mempool lock");
+            let expired = pool.expire(mempool::TX_TTL);
+            if expired > 0 {
+                info!(
+                    expired,
+                    "dropped transactions pending longer than {:?}",
+                    mempool::TX_TTL
+                );
+            }
+            pool.regossip(REGOSSIP_AFTER, MAX_GOSSIP_BATCH_TXS)
+        };
+        for bytes in again {
+            self.gossip_bytes += bytes.len();
+            self.gossip_buf.push(bytes);
+        }
+        self.flush_gossip().await;
     }
 
     async fn flush_gossip(&mut self) {
@@ -662,7 +690,9 @@ impl Loop {
         }
         let candidates = {
             let pool = self.shared.mempool.lock().expect("mempool lock");
-            if pool.is_empty() && Instant::now() < deadline {
+            // Only transactions that can go in now count: a pool holding
+            // nothing but nonce gaps must not make empty blocks at full speed.
+            if !pool.has_ready() && Instant::now() < deadline {
                 return Ok(Vec::new());
             }
             pool.candidates(self.shared.genesis.params.max_block_txs as usize)

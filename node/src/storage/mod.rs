@@ -749,18 +749,16 @@ impl Store {
     /// that the stored state equals the replayed state. Returns the height
     /// audited. Slow (linear in the chain); for operators and crash tests.
     pub fn audit(&self, genesis: &Genesis) -> Result<Height, StoreError> {
-        use std::collections::BTreeMap;
+        // The replayed state goes to a temporary sled database, not to
+        // memory: a chain of 100 M records must not need its whole state
+        // in RAM to be checked.
+        let scratch = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| self.io(e))?;
+        let replay = ReplayState(scratch.open_tree("state").map_err(|e| self.io(e))?);
         let (writes, mut root) = ledger::genesis_state(genesis);
-        let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        let apply = |state: &mut BTreeMap<Vec<u8>, Vec<u8>>, writes: WriteSet| {
-            for (k, v) in writes {
-                match v {
-                    Some(v) => state.insert(k, v),
-                    None => state.remove(&k),
-                };
-            }
-        };
-        apply(&mut state, writes);
+        replay.apply(writes).map_err(|e| self.io(e))?;
         let tip = self.tip();
         let keys = genesis.validator_keys();
         let mut prev = Hash::ZERO;
@@ -777,9 +775,32 @@ impl Store {
                 .ok_or_else(|| self.corrupt(format!("certificate {height} is missing")))?;
             cert.verify(&genesis.chain_id, height, &hash, &keys)
                 .map_err(|e| self.corrupt(format!("certificate {height}: {e}")))?;
+            match (&block.last_commit, height) {
+                (None, 1) => {}
+                (Some(c), h) if h > 1 => c
+                    .verify(&genesis.chain_id, h - 1, &prev, &keys)
+                    .map_err(|e| self.corrupt(format!("block {height}'s last commit: {e}")))?,
+                _ => {
+                    return Err(self.corrupt(format!(
+                        "block {height} has a last commit where none belongs, or lacks one"
+                    )))
+                }
+            }
             let tx_hashes = block.tx_hashes();
+            block
+                .check_body(&tx_hashes)
+                .map_err(|e| self.corrupt(format!("block {height}: {e}")))?;
+            let txs: Vec<&deltachain_protocol::SignedTransaction> = block.txs.iter().collect();
+            if let Some(i) = deltachain_protocol::SignedTransaction::verify_signatures(&txs)
+                .iter()
+                .position(|r| r.is_err())
+            {
+                return Err(self.corrupt(format!(
+                    "transaction {i} of block {height} has a bad signature"
+                )));
+            }
             let out = ledger::execute_block(
-                &state,
+                &replay,
                 &root,
                 ledger::BlockContext {
                     height,
@@ -795,6 +816,12 @@ impl Store {
             if receipts != out.receipts {
                 return Err(self.corrupt(format!("receipts of block {height} differ from replay")));
             }
+            let receipt_hashes: Vec<Hash> = receipts.iter().map(|r| r.hash()).collect();
+            if deltachain_protocol::merkle::root(&receipt_hashes) != block.header.results_root {
+                return Err(self.corrupt(format!(
+                    "block {height}'s results_root does not match its receipts"
+                )));
+            }
             for (i, h) in tx_hashes.iter().enumerate() {
                 let loc = self
                     .tx_location(h)?
@@ -806,21 +833,59 @@ impl Store {
                 }
             }
             root = out.state_root;
-            apply(&mut state, out.writes);
+            replay.apply(out.writes).map_err(|e| self.io(e))?;
             prev = hash;
         }
         if root != tip.state_root || prev != tip.hash {
             return Err(self.corrupt("the tip record does not match the replayed chain"));
         }
-        let mut stored = BTreeMap::new();
-        for item in self.chain.scan_prefix(b"S") {
-            let (k, v) = item.map_err(|e| self.io(e))?;
-            stored.insert(k[1..].to_vec(), v.to_vec());
-        }
-        if stored != state {
-            return Err(self.corrupt("the stored state differs from the replayed state"));
+        // Both sides are sorted: compare them in one pass.
+        let mut stored = self.chain.scan_prefix(b"S");
+        let mut replayed = replay.0.iter();
+        loop {
+            match (stored.next(), replayed.next()) {
+                (None, None) => break,
+                (Some(a), Some(b)) => {
+                    let (ak, av) = a.map_err(|e| self.io(e))?;
+                    let (bk, bv) = b.map_err(|e| self.io(e))?;
+                    if ak[1..] != bk[..] || av != bv {
+                        return Err(self.corrupt(format!(
+                            "the stored state differs from the replayed state at key {:?}",
+                            String::from_utf8_lossy(&bk[..bk.len().min(60)])
+                        )));
+                    }
+                }
+                _ => return Err(self.corrupt(
+                    "the stored state has a different number of entries than the replayed state",
+                )),
+            }
         }
         Ok(tip.height)
+    }
+}
+
+/// The state an audit rebuilds, in a temporary sled tree.
+struct ReplayState(sled::Tree);
+
+impl ReplayState {
+    fn apply(&self, writes: WriteSet) -> Result<(), sled::Error> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.0.apply_batch(batch)
+    }
+}
+
+impl StateRead for ReplayState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateFault> {
+        self.0
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| StateFault(e.to_string()))
     }
 }
 
