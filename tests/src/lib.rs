@@ -110,6 +110,11 @@ impl Drop for NodeProc {
 
 /// Starts `deltachain-node run --home home`, logging to `home/node.log`.
 pub fn start_node(home: &Path, url: String) -> NodeProc {
+    start_node_with_env(home, url, &[])
+}
+
+/// [`start_node`] with extra environment variables.
+pub fn start_node_with_env(home: &Path, url: String, env: &[(&str, &str)]) -> NodeProc {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -119,6 +124,7 @@ pub fn start_node(home: &Path, url: String) -> NodeProc {
         .args(["run", "--home"])
         .arg(home)
         .env("RUST_LOG", "info,libp2p_gossipsub=error")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -408,3 +408,35 @@ fn unknown_outcomes_exit_4_and_restarts_are_ridden_out() {
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["outcome"], "applied", "{v}");
 }
+
+/// Every path and query parameter in the API description carries its
+/// constraints, so a schema-based client generates only requests the node
+/// can answer.
+#[test]
+fn the_openapi_document_constrains_every_parameter() {
+    let _serial = serial();
+    let dev = Dev::start();
+    let (status, doc) = status_of(&dev.url, "/v1/openapi.json");
+    assert_eq!(status, 200);
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (_, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &p["schema"];
+                let constrained = match schema["type"].as_str() {
+                    Some("string") => schema["pattern"].is_string() && schema["maxLength"].is_u64(),
+                    Some("integer") => schema["minimum"].is_u64() && schema["maximum"].is_u64(),
+                    _ => false,
+                };
+                assert!(constrained, "{path} {}: {schema}", p["name"]);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 8, "{checked}");
+    let body = &doc["components"]["schemas"]["SubmitTx"]["properties"]["tx"];
+    assert!(
+        body["pattern"].is_string() && body["maxLength"].is_u64(),
+        "{body}"
+    );
+}

@@ -722,15 +722,17 @@ fn corrupted_sync_blocks_are_rejected() {
         later.iter().zip(&start).all(|(a, b)| *a >= b + 5),
         "honest nodes must keep committing: {start:?} -> {later:?}"
     );
-    let rejected = (0..4).any(|i| {
-        std::fs::read_to_string(net.home(i).join("node.log"))
-            .unwrap_or_default()
-            .contains("invalid block over sync")
-    });
-    assert!(rejected, "no node reported the corrupted blocks");
+    // One peer's claim of a million blocks moves nobody: the sync target
+    // rises only on f+1 agreeing claims (before, every node chased it and
+    // reported `syncing` for good).
+    for i in 0..4 {
+        let s = get(&net.url(i), "/v1/status").unwrap();
+        assert_eq!(s["syncing"], false, "node {i} chases the liar's tip: {s}");
+    }
 
-    // A restarted node tries the liar first (it claims the highest tip),
-    // rejects it, and catches up from honest peers.
+    // A restarted node may ask the liar in its turn among the peers that
+    // claim blocks it lacks; it rejects the answer, stops asking that peer,
+    // and catches up from honest ones.
     nodes[3].kill();
     let top = heights_of(&net, 3).into_iter().max().unwrap();
     wait_for("the others to move on", Duration::from_secs(30), || {

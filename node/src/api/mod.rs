@@ -15,6 +15,7 @@
 //! one place an authentication and consent layer will wrap.
 
 pub mod conn;
+pub mod limits;
 mod openapi;
 pub mod views;
 
@@ -120,6 +121,38 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+/// The address of the client a request came from (set by [`serve`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// Refuses a client that has used up its budget of bad signatures, before
+/// anything is verified; returns what to charge it afterwards.
+fn budget(s: &Shared, client: Option<ClientIp>) -> Result<(), ApiError> {
+    let Some(ClientIp(ip)) = client else {
+        return Ok(());
+    };
+    s.client_limits.check(ip).map_err(|retry| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_bad_signatures",
+            format!(
+                "this client sent too many transactions with bad signatures; retry in {} ms",
+                retry.as_millis()
+            ),
+        )
+    })
+}
+
+fn charge(s: &Shared, client: Option<ClientIp>, results: &[Result<Hash, AdmitError>]) {
+    if let Some(ClientIp(ip)) = client {
+        let bad = results
+            .iter()
+            .filter(|r| matches!(r, Err(AdmitError::Invalid(m)) if m.starts_with("bad signature")))
+            .count();
+        s.client_limits.charge(ip, bad as u64);
+    }
+}
 
 /// A path segment as a string, whose rejection (bad percent-encoding, not
 /// UTF-8) is a JSON error like every other, quoting at most a short prefix.
@@ -236,12 +269,18 @@ fn known_status(s: &Shared, raw: &[u8], e: &AdmitError) -> Result<Option<Value>,
     Ok(pending.then(|| json!({"tx_hash": hash, "status": "pending"})))
 }
 
-async fn submit(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn submit(
+    State(s): State<Arc<Shared>>,
+    client: Option<axum::Extension<ClientIp>>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let client = client.map(|c| c.0);
+    budget(&s, client)?;
     let v = body(b)?;
     let raw = hex_tx(v.get("tx").unwrap_or(&Value::Null), "tx")?;
-    let r = s
-        .admit(vec![raw.clone()], true)
-        .await
+    let mut results = s.admit(vec![raw.clone()], true).await;
+    charge(&s, client, &results);
+    let r = results
         .pop()
         .unwrap_or(Err(AdmitError::Invalid("not checked".into())));
     match r {
@@ -258,7 +297,13 @@ async fn submit(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesRejection>) 
     }
 }
 
-async fn submit_batch(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn submit_batch(
+    State(s): State<Arc<Shared>>,
+    client: Option<axum::Extension<ClientIp>>,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let client = client.map(|c| c.0);
+    budget(&s, client)?;
     let v = body(b)?;
     let list = v
         .get("txs")
@@ -279,6 +324,7 @@ async fn submit_batch(State(s): State<Arc<Shared>>, b: Result<Bytes, BytesReject
         .map(|(i, t)| hex_tx(t, &format!("txs[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     let results = s.admit(raw.clone(), true).await;
+    charge(&s, client, &results);
     let mut accepted = 0;
     let mut items = Vec::with_capacity(results.len());
     for (r, bytes) in results.into_iter().zip(&raw) {
@@ -606,7 +652,15 @@ pub async fn serve(
                 continue;
             }
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let router = app.clone();
+        let ip = ClientIp(addr.ip());
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ip);
+                let mut router = router.clone();
+                // A Router is always ready; its error type is Infallible.
+                async move { tower_service::Service::call(&mut router, req).await }
+            });
         let connection = http.serve_connection(hyper_util::rt::TokioIo::new(tracked), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {

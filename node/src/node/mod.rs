@@ -36,6 +36,8 @@ use crate::network::{self, Command, MessageAcceptance, SyncResponse, Topic};
 use crate::signstate::SignState;
 use crate::storage::Store;
 
+#[cfg(feature = "byzantine-test")]
+mod misbehave;
 mod sync;
 
 /// Consensus status, for the API.
@@ -82,6 +84,8 @@ pub struct Shared {
     pub store: Store,
     /// Pending transactions.
     pub mempool: Mutex<Mempool>,
+    /// Per-client budgets of bad signatures, for the API.
+    pub client_limits: crate::api::limits::ClientLimits,
     /// Consensus status.
     pub status: RwLock<Status>,
     /// Committed blocks, as JSON lines, for SSE subscribers (bounded; slow
@@ -295,6 +299,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         name: config.name.clone(),
         public_key: key.public(),
         store: store.clone(),
+        client_limits: Default::default(),
         mempool: Mutex::new(Mempool::new(
             config.mempool.max_txs,
             config.mempool.max_bytes,
@@ -377,6 +382,21 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         bad_peers: BTreeMap::new(),
         sync_turn: 0,
         sign_state,
+        #[cfg(feature = "byzantine-test")]
+        misbehave: misbehave::Attack::from_env().map(|a| {
+            let me = genesis
+                .validators
+                .iter()
+                .position(|v| v.public_key == key.public())
+                .unwrap_or(0) as u16;
+            misbehave::Misbehave::new(
+                a,
+                key.clone(),
+                &genesis.chain_id,
+                me,
+                genesis.validators.len(),
+            )
+        }),
         gossip_admission: Arc::new(tokio::sync::Semaphore::new(GOSSIP_ADMITTERS)),
         connected: Vec::new(),
         internal_tx,
@@ -420,6 +440,8 @@ struct Loop {
     bad_peers: BTreeMap<PeerId, Instant>,
     sync_turn: usize,
     sign_state: SignState,
+    #[cfg(feature = "byzantine-test")]
+    misbehave: Option<misbehave::Misbehave>,
     /// Permits for admitting transaction batches from gossip: a batch that
     /// finds none is dropped (its sender re-gossips), never queued.
     gossip_admission: Arc<tokio::sync::Semaphore>,
@@ -518,6 +540,39 @@ impl Loop {
         }
     }
 
+    /// Publishes a consensus message.
+    async fn publish(&mut self, msg: consensus::Message) {
+        self.envelope_seq += 1;
+        let data = codec::encode(&Envelope {
+            seq: self.envelope_seq,
+            msg,
+        });
+        self.net
+            .send(Command::Publish {
+                topic: Topic::Consensus,
+                data,
+            })
+            .await;
+    }
+
+    /// Our clock, in milliseconds since the Unix epoch.
+    fn clock_ms(&self) -> u64 {
+        #[cfg(feature = "byzantine-test")]
+        if let Some(m) = &self.misbehave {
+            return now_ms().saturating_add_signed(m.clock_offset_ms());
+        }
+        now_ms()
+    }
+
+    /// True if this node lies about its tip (byzantine tests only).
+    fn lying_sync(&self) -> bool {
+        #[cfg(feature = "byzantine-test")]
+        if let Some(m) = &self.misbehave {
+            return m.attack == misbehave::Attack::LyingSync;
+        }
+        false
+    }
+
     /// Drops expired transactions and gossips again those pending long
     /// enough that a peer may have missed them.
     async fn tend_mempool(&mut self) {
@@ -602,17 +657,17 @@ impl Loop {
                     Vec::new()
                 }
                 Output::Broadcast(msg) => {
-                    self.envelope_seq += 1;
-                    let data = codec::encode(&Envelope {
-                        seq: self.envelope_seq,
-                        msg,
-                    });
-                    self.net
-                        .send(Command::Publish {
-                            topic: Topic::Consensus,
-                            data,
-                        })
-                        .await;
+                    #[cfg(feature = "byzantine-test")]
+                    let extra = self
+                        .misbehave
+                        .as_mut()
+                        .map(|m| m.beside(&msg))
+                        .unwrap_or_default();
+                    self.publish(msg).await;
+                    #[cfg(feature = "byzantine-test")]
+                    for m in extra {
+                        self.publish(m).await;
+                    }
                     Vec::new()
                 }
                 Output::Schedule(t) => {
@@ -714,7 +769,7 @@ impl Loop {
             &tip,
             last_commit,
             self.shared.public_key,
-            now_ms(),
+            self.clock_ms(),
             candidates,
         ) {
             Ok(e) => e,
@@ -756,9 +811,10 @@ impl Loop {
         }
         // Validity is what every honest node agrees on; timeliness (our
         // clock) only decides whether we prevote a fresh proposal.
-        let timely = executor::timely(block.header.time_ms, now_ms());
+        let now = self.clock_ms();
+        let timely = executor::timely(block.header.time_ms, now);
         if !timely {
-            warn!(height, block = %hash.short(), time_ms = block.header.time_ms, now_ms = now_ms(),
+            warn!(height, block = %hash.short(), time_ms = block.header.time_ms, now_ms = now,
                 "proposed block's time is far from our clock; not prevoting it as a fresh proposal");
         }
         let valid = match executor::validate_block(
@@ -902,6 +958,12 @@ impl Loop {
                     codec::decode::<Envelope>(&data, MAX_BLOCK_BYTES, "consensus message");
                 match decoded {
                     Ok(env) => {
+                        #[cfg(feature = "byzantine-test")]
+                        if let Some(m) = self.misbehave.as_mut() {
+                            for extra in m.on_received(&env.msg) {
+                                self.publish(extra).await;
+                            }
+                        }
                         // Forwarded only once consensus has verified it; a
                         // forgery is rejected, which also counts against
                         // the peer that relayed it.
@@ -998,16 +1060,16 @@ impl Loop {
                 let store = self.shared.store.clone();
                 let net = self.net.clone();
                 let permits = self.sync_serving.clone();
+                let lie = self.lying_sync();
                 tokio::spawn(async move {
                     let Ok(_permit) = permits.acquire_owned().await else {
                         return;
                     };
-                    let response =
-                        tokio::task::spawn_blocking(move || sync::serve_sync(&store, &request))
-                            .await
-                            .unwrap_or_else(|e| {
-                                SyncResponse::Error(format!("could not read blocks: {e}"))
-                            });
+                    let response = tokio::task::spawn_blocking(move || {
+                        sync::serve_sync(&store, &request, lie)
+                    })
+                    .await
+                    .unwrap_or_else(|e| SyncResponse::Error(format!("could not read blocks: {e}")));
                     if let SyncResponse::Error(e) = &response {
                         debug!(%peer, error = %e, "sync request refused");
                     }

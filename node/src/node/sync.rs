@@ -21,7 +21,17 @@ use crate::network::{self, SyncRequest, SyncResponse, SyncedBlock};
 use crate::storage::Store;
 
 /// Answers a peer's sync request from our store.
-pub(super) fn serve_sync(store: &Store, request: &SyncRequest) -> SyncResponse {
+/// `lie` is for the byzantine tests: claim an endless chain, give nothing.
+pub(super) fn serve_sync(store: &Store, request: &SyncRequest, lie: bool) -> SyncResponse {
+    if lie {
+        return match request {
+            SyncRequest::Status => SyncResponse::Status {
+                height: u64::MAX,
+                hash: deltachain_protocol::Hash([0xEE; 32]),
+            },
+            SyncRequest::Blocks { .. } => SyncResponse::Blocks(Vec::new()),
+        };
+    }
     match *request {
         SyncRequest::Status => {
             let tip = store.tip();
