@@ -83,13 +83,13 @@ fn one_faulty_validator_does_not_stop_three_honest_ones() {
     }
     let top = urls.iter().filter_map(|u| height(u)).min().unwrap();
     assert_same_chain(&urls, top);
-    // The honest validators saw the forgeries for what they were.
+    // Equivocation evidence names only the faulty validator (the commit
+    // spammer signs junk precommits beside its real ones).
     for i in 0..3 {
         let log = std::fs::read_to_string(net.home(i).join("node.log")).unwrap();
-        assert!(
-            !log.contains("EQUIVOCATION"),
-            "node {i} saw an honest double sign"
-        );
+        for line in log.lines().filter(|l| l.contains("EQUIVOCATION")) {
+            assert!(line.contains("validator=3"), "node {i}: {line}");
+        }
     }
     drop(honest);
 }
