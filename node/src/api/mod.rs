@@ -126,32 +126,36 @@ type ApiResult = Result<Response, ApiError>;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
 
-/// Refuses a client that has used up its budget of bad signatures, before
-/// anything is verified; returns what to charge it afterwards.
-fn budget(s: &Shared, client: Option<ClientIp>) -> Result<(), ApiError> {
-    let Some(ClientIp(ip)) = client else {
-        return Ok(());
-    };
-    s.client_limits.check(ip).map_err(|retry| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_bad_signatures",
-            format!(
-                "this client sent too many transactions with bad signatures; retry in {} ms",
-                retry.as_millis()
-            ),
-        )
-    })
-}
-
-fn charge(s: &Shared, client: Option<ClientIp>, results: &[Result<Hash, AdmitError>]) {
-    if let Some(ClientIp(ip)) = client {
+/// Admits transactions for a client within its budget of bad signatures:
+/// refused with 429 before anything is verified once the budget is spent,
+/// and charged for the bad signatures it sent.
+async fn admit_for(
+    s: &Shared,
+    client: Option<axum::Extension<ClientIp>>,
+    raw: Vec<Vec<u8>>,
+) -> Result<Vec<Result<Hash, AdmitError>>, ApiError> {
+    let ip = client.map(|c| c.0 .0);
+    if let Some(ip) = ip {
+        s.client_limits.check(ip).map_err(|retry| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_bad_signatures",
+                format!(
+                    "this client sent too many transactions with bad signatures; retry in {} ms",
+                    retry.as_millis()
+                ),
+            )
+        })?;
+    }
+    let results = s.admit(raw, true).await;
+    if let Some(ip) = ip {
         let bad = results
             .iter()
             .filter(|r| matches!(r, Err(AdmitError::Invalid(m)) if m.starts_with("bad signature")))
             .count();
         s.client_limits.charge(ip, bad as u64);
     }
+    Ok(results)
 }
 
 /// A path segment as a string, whose rejection (bad percent-encoding, not
@@ -274,12 +278,9 @@ async fn submit(
     client: Option<axum::Extension<ClientIp>>,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let client = client.map(|c| c.0);
-    budget(&s, client)?;
     let v = body(b)?;
     let raw = hex_tx(v.get("tx").unwrap_or(&Value::Null), "tx")?;
-    let mut results = s.admit(vec![raw.clone()], true).await;
-    charge(&s, client, &results);
+    let mut results = admit_for(&s, client, vec![raw.clone()]).await?;
     let r = results
         .pop()
         .unwrap_or(Err(AdmitError::Invalid("not checked".into())));
@@ -302,8 +303,6 @@ async fn submit_batch(
     client: Option<axum::Extension<ClientIp>>,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let client = client.map(|c| c.0);
-    budget(&s, client)?;
     let v = body(b)?;
     let list = v
         .get("txs")
@@ -323,8 +322,7 @@ async fn submit_batch(
         .enumerate()
         .map(|(i, t)| hex_tx(t, &format!("txs[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let results = s.admit(raw.clone(), true).await;
-    charge(&s, client, &results);
+    let results = admit_for(&s, client, raw.clone()).await?;
     let mut accepted = 0;
     let mut items = Vec::with_capacity(results.len());
     for (r, bytes) in results.into_iter().zip(&raw) {

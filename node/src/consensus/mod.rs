@@ -738,6 +738,11 @@ impl Consensus {
         self.blocks.len()
     }
 
+    /// A validator's key, if the index is in range.
+    fn key_of(&self, index: ValidatorIndex) -> Option<PublicKey> {
+        self.cfg.validators.get(index as usize).copied()
+    }
+
     /// Checks that a block's body is the one its header commits to, so that
     /// the header hash (our key for blocks and validity) names one body.
     fn body_bound(block: &Block) -> bool {
@@ -759,24 +764,12 @@ impl Consensus {
             // the message is really a validator's (a forged one must not
             // make us re-send whole blocks).
             let genuine = match &m {
-                Message::Vote(sv) => {
-                    (sv.vote.validator as usize) < n
-                        && sv
-                            .verify(
-                                &self.cfg.chain_id,
-                                &self.cfg.validators[sv.vote.validator as usize],
-                            )
-                            .is_ok()
-                }
-                Message::Proposal { proposal, .. } => {
-                    (proposal.proposal.proposer as usize) < n
-                        && proposal
-                            .verify(
-                                &self.cfg.chain_id,
-                                &self.cfg.validators[proposal.proposal.proposer as usize],
-                            )
-                            .is_ok()
-                }
+                Message::Vote(sv) => self
+                    .key_of(sv.vote.validator)
+                    .is_some_and(|k| sv.verify(&self.cfg.chain_id, &k).is_ok()),
+                Message::Proposal { proposal, .. } => self
+                    .key_of(proposal.proposal.proposer)
+                    .is_some_and(|k| proposal.verify(&self.cfg.chain_id, &k).is_ok()),
                 Message::Commit { .. } => false,
             };
             if !genuine {

@@ -540,6 +540,18 @@ impl Loop {
         }
     }
 
+    /// Tells gossipsub what a message was worth: forward, drop, or drop
+    /// and penalise the peer that relayed it.
+    async fn report(&self, id: network::MessageId, source: PeerId, acceptance: MessageAcceptance) {
+        self.net
+            .send(Command::Report {
+                id,
+                source,
+                acceptance,
+            })
+            .await;
+    }
+
     /// Publishes a consensus message.
     async fn publish(&mut self, msg: consensus::Message) {
         self.envelope_seq += 1;
@@ -973,23 +985,11 @@ impl Loop {
                             consensus::Verdict::Ignore => MessageAcceptance::Ignore,
                             consensus::Verdict::Reject => MessageAcceptance::Reject,
                         };
-                        self.net
-                            .send(Command::Report {
-                                id,
-                                source,
-                                acceptance,
-                            })
-                            .await;
+                        self.report(id, source, acceptance).await;
                         self.carry_out(outs).await?;
                     }
                     Err(e) => {
-                        self.net
-                            .send(Command::Report {
-                                id,
-                                source,
-                                acceptance: MessageAcceptance::Reject,
-                            })
-                            .await;
+                        self.report(id, source, MessageAcceptance::Reject).await;
                         debug!(peer = %source, error = %e, "peer sent an undecodable consensus message")
                     }
                 }
@@ -1009,13 +1009,7 @@ impl Loop {
                         let Ok(permit) = self.gossip_admission.clone().try_acquire_owned() else {
                             // Busy: drop it unjudged rather than queue work
                             // without bound.
-                            self.net
-                                .send(Command::Report {
-                                    id,
-                                    source,
-                                    acceptance: MessageAcceptance::Ignore,
-                                })
-                                .await;
+                            self.report(id, source, MessageAcceptance::Ignore).await;
                             return Ok(());
                         };
                         let shared = self.shared.clone();
@@ -1042,13 +1036,7 @@ impl Loop {
                     }
                     _ => {
                         warn!(peer = %source, "peer sent an invalid transaction batch");
-                        self.net
-                            .send(Command::Report {
-                                id,
-                                source,
-                                acceptance: MessageAcceptance::Reject,
-                            })
-                            .await;
+                        self.report(id, source, MessageAcceptance::Reject).await;
                     }
                 }
             }
@@ -1099,13 +1087,7 @@ impl Loop {
                 source,
                 acceptance,
             } => {
-                self.net
-                    .send(Command::Report {
-                        id,
-                        source,
-                        acceptance,
-                    })
-                    .await;
+                self.report(id, source, acceptance).await;
             }
             Internal::PeerTip(peer, height) => self.on_peer_tip(peer, height),
             Internal::SyncBlocks(peer, result) => self.on_sync_blocks(peer, result).await?,
