@@ -59,7 +59,7 @@ URLS=() PROCS=()
 i=0
 for home in $(ls -d "$NET"/*/ | grep -v members); do
     home=${home%/}
-    RUST_LOG=warn nohup "$BIN/deltachain-node" run --home "$home" >"$home.log" 2>&1 &
+    RUST_LOG=${BENCH_RUST_LOG:-warn} nohup "$BIN/deltachain-node" run --home "$home" >"$home.log" 2>&1 &
     PIDS+=($!)
     PROCS+=(--node-proc "$!:$home/data")
 done

@@ -623,8 +623,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(64 * 1024);
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let mut refused = crate::lograte::Summary::new();
     loop {
         let (stream, addr) = tokio::select! {

@@ -84,6 +84,9 @@ pub struct Mempool {
     senders: VecDeque<PublicKey>,
     /// Each pending sender's last committed nonce, as last learned.
     committed: BTreeMap<PublicKey, u64>,
+    /// Counts committed blocks seen, so admission can tell whether the
+    /// nonces it read are still current.
+    generation: u64,
 }
 
 /// A decoded, signature-checked transaction ready for [`Mempool::admit`].
@@ -150,6 +153,7 @@ impl Mempool {
             by_sender: BTreeMap::new(),
             senders: VecDeque::new(),
             committed: BTreeMap::new(),
+            generation: 0,
         }
     }
 
@@ -297,6 +301,7 @@ impl Mempool {
         &mut self,
         committed: &[(Hash, PublicKey, u64)],
     ) -> Vec<std::time::Duration> {
+        self.generation += 1;
         let mut waited = Vec::new();
         let mut highest: BTreeMap<PublicKey, u64> = BTreeMap::new();
         for (hash, sender, nonce) in committed {
@@ -328,6 +333,11 @@ impl Mempool {
             }
         }
         waited
+    }
+
+    /// Changes whenever a block's transactions are removed.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// True if some sender's next nonce is pending: a block built now

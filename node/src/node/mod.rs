@@ -109,25 +109,49 @@ impl Shared {
         // so a stranger's or a replayed transaction costs no verification
         // and never enters the decompressed-key cache.
         let chain_id = self.genesis.chain_id.clone();
+        let store = self.store.clone();
+        let generation = self.mempool.lock().expect("mempool lock").generation();
+        // Off the async threads: decode, and read each sender's nonce and
+        // membership once per batch (a batch holds many transactions of few
+        // senders).
         let decoded = {
             let raw = raw.clone();
-            tokio::task::spawn_blocking(move || mempool::decode(&chain_id, &raw))
-                .await
-                .unwrap_or_else(|_| Vec::new())
+            tokio::task::spawn_blocking(move || {
+                let decoded = mempool::decode(&chain_id, &raw);
+                let mut senders = std::collections::BTreeMap::new();
+                decoded
+                    .into_iter()
+                    .map(|c| {
+                        let c = c?;
+                        let state = match senders.get(&c.tx.tx.sender) {
+                            Some(s) => *s,
+                            None => {
+                                let s = sender_state(&store, &c.tx.tx.sender)?;
+                                senders.insert(c.tx.tx.sender, s);
+                                s
+                            }
+                        };
+                        Ok((c, state))
+                    })
+                    .collect::<Vec<Result<_, AdmitError>>>()
+            })
+            .await
+            .unwrap_or_else(|_| Vec::new())
         };
-        let mut checked = Vec::with_capacity(decoded.len());
-        {
+        let (mut checked, states): (Vec<_>, Vec<_>) = {
             let pool = self.mempool.lock().expect("mempool lock");
-            for c in decoded {
-                checked.push(c.and_then(|c| {
-                    let (nonce, member) = self.sender_state(&c.tx.tx.sender)?;
-                    pool.precheck(&c, nonce, member)?;
-                    Ok(c)
-                }));
-            }
-        }
+            decoded
+                .into_iter()
+                .map(|r| match r {
+                    Ok((c, (nonce, member))) => match pool.precheck(&c, nonce, member) {
+                        Ok(()) => (Ok(c), Some((nonce, member))),
+                        Err(e) => (Err(e), None),
+                    },
+                    Err(e) => (Err(e), None),
+                })
+                .unzip()
+        };
         let checked = tokio::task::spawn_blocking(move || {
-            let mut checked = checked;
             mempool::verify_signatures(&mut checked);
             checked
         })
@@ -137,9 +161,14 @@ impl Shared {
         let mut admitted = Vec::new();
         {
             let mut pool = self.mempool.lock().expect("mempool lock");
-            for (c, bytes) in checked.into_iter().zip(raw) {
+            // A block committed meanwhile may have used nonces: read again.
+            let stale = pool.generation() != generation;
+            for ((c, state), bytes) in checked.into_iter().zip(states).zip(raw) {
                 let r = c.and_then(|c| {
-                    let (nonce, member) = self.sender_state(&c.tx.tx.sender)?;
+                    let (nonce, member) = match state {
+                        Some(s) if !stale => s,
+                        _ => sender_state(&self.store, &c.tx.tx.sender)?,
+                    };
                     pool.admit(c, nonce, member)
                 });
                 if r.is_ok() {
@@ -161,21 +190,21 @@ impl Shared {
         results
     }
 
-    /// A sender's committed nonce and whether it is a member.
-    fn sender_state(
-        &self,
-        sender: &deltachain_protocol::PublicKey,
-    ) -> Result<(u64, bool), AdmitError> {
-        let storage = |e: crate::storage::StoreError| AdmitError::Invalid(format!("storage: {e}"));
-        let nonce = self.store.nonce(sender).map_err(storage)?;
-        let member = self.store.member(sender).map_err(storage)?.is_some();
-        Ok((nonce, member))
-    }
-
     /// Current status.
     pub fn status(&self) -> Status {
         self.status.read().expect("status lock").clone()
     }
+}
+
+/// A sender's committed nonce and whether it is a member.
+fn sender_state(
+    store: &Store,
+    sender: &deltachain_protocol::PublicKey,
+) -> Result<(u64, bool), AdmitError> {
+    let storage = |e: crate::storage::StoreError| AdmitError::Invalid(format!("storage: {e}"));
+    let nonce = store.nonce(sender).map_err(storage)?;
+    let member = store.member(sender).map_err(storage)?.is_some();
+    Ok((nonce, member))
 }
 
 /// Everything needed to run a node, resolved from its home directory.
@@ -397,7 +426,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
                 genesis.validators.len(),
             )
         }),
-        gossip_admission: Arc::new(tokio::sync::Semaphore::new(GOSSIP_ADMITTERS)),
+        gossip_admission: spawn_gossip_admission(shared.clone(), internal_tx.clone()),
         connected: Vec::new(),
         internal_tx,
         last_commit_at: Instant::now(),
@@ -442,9 +471,8 @@ struct Loop {
     sign_state: SignState,
     #[cfg(feature = "byzantine-test")]
     misbehave: Option<misbehave::Misbehave>,
-    /// Permits for admitting transaction batches from gossip: a batch that
-    /// finds none is dropped (its sender re-gossips), never queued.
-    gossip_admission: Arc<tokio::sync::Semaphore>,
+    /// The queue of transaction batches from gossip waiting for admission.
+    gossip_admission: GossipAdmission,
     connected: Vec<PeerId>,
     internal_tx: mpsc::Sender<Internal>,
     last_commit_at: Instant,
@@ -462,6 +490,79 @@ const REGOSSIP_AFTER: Duration = Duration::from_secs(10);
 
 /// Transaction batches from gossip admitted at once.
 const GOSSIP_ADMITTERS: usize = 4;
+/// Bytes of gossiped transaction batches waiting for admission: beyond
+/// this a batch is dropped unjudged (its sender gossips it again). A burst
+/// of bulk uploads fills tens of megabytes; dropping those would strand
+/// transactions on the node that took them from the API.
+const GOSSIP_ADMISSION_BYTES: usize = 128 << 20;
+/// Batches waiting for admission, whatever their size.
+const GOSSIP_ADMISSION_QUEUE: usize = 4096;
+
+/// The queue in front of gossip admission, bounded by count and bytes.
+#[derive(Clone)]
+struct GossipAdmission {
+    queue: mpsc::Sender<(Vec<Vec<u8>>, network::MessageId, PeerId)>,
+    bytes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl GossipAdmission {
+    /// Queues a batch; false if the queue is full (by count or bytes).
+    fn offer(&self, batch: Vec<Vec<u8>>, id: network::MessageId, source: PeerId) -> bool {
+        let size: usize = batch.iter().map(|t| t.len()).sum();
+        let before = self.bytes.fetch_add(size, Ordering::Relaxed);
+        if before + size > GOSSIP_ADMISSION_BYTES
+            || self.queue.try_send((batch, id, source)).is_err()
+        {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
+/// Starts the admission of gossiped transaction batches: a bounded queue,
+/// at most [`GOSSIP_ADMITTERS`] batches at once, and a verdict for each
+/// batch back to the event loop (reject if any transaction was invalid).
+fn spawn_gossip_admission(
+    shared: Arc<Shared>,
+    internal: mpsc::Sender<Internal>,
+) -> GossipAdmission {
+    let (tx, mut rx) =
+        mpsc::channel::<(Vec<Vec<u8>>, network::MessageId, PeerId)>(GOSSIP_ADMISSION_QUEUE);
+    let bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let queued = bytes.clone();
+    let permits = Arc::new(tokio::sync::Semaphore::new(GOSSIP_ADMITTERS));
+    tokio::spawn(async move {
+        while let Some((batch, id, source)) = rx.recv().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            queued.fetch_sub(batch.iter().map(|t| t.len()).sum(), Ordering::Relaxed);
+            let shared = shared.clone();
+            let internal = internal.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let results = shared.admit(batch, false).await;
+                let bad = results
+                    .iter()
+                    .any(|r| matches!(r, Err(AdmitError::Invalid(_))));
+                let acceptance = if bad {
+                    MessageAcceptance::Reject
+                } else {
+                    MessageAcceptance::Accept
+                };
+                let _ = internal
+                    .send(Internal::GossipTxs {
+                        id,
+                        source,
+                        acceptance,
+                    })
+                    .await;
+            });
+        }
+    });
+    GossipAdmission { queue: tx, bytes }
+}
 
 /// How long a height may stay uncommitted while a peer reports it committed
 /// before we fetch it by sync instead of waiting for consensus messages.
@@ -1006,33 +1107,13 @@ impl Loop {
                     "transaction batch",
                 ) {
                     Ok(batch) if batch.len() <= MAX_GOSSIP_BATCH_TXS * 2 => {
-                        let Ok(permit) = self.gossip_admission.clone().try_acquire_owned() else {
-                            // Busy: drop it unjudged rather than queue work
-                            // without bound.
+                        // A bounded queue in front of a bounded number of
+                        // admitters: a batch that finds the queue full is
+                        // dropped unjudged (its sender gossips it again),
+                        // never queued without bound.
+                        if !self.gossip_admission.offer(batch, id.clone(), source) {
                             self.report(id, source, MessageAcceptance::Ignore).await;
-                            return Ok(());
-                        };
-                        let shared = self.shared.clone();
-                        let internal = self.internal_tx.clone();
-                        tokio::spawn(async move {
-                            let _permit = permit;
-                            let results = shared.admit(batch, false).await;
-                            let bad = results
-                                .iter()
-                                .any(|r| matches!(r, Err(AdmitError::Invalid(_))));
-                            let acceptance = if bad {
-                                MessageAcceptance::Reject
-                            } else {
-                                MessageAcceptance::Accept
-                            };
-                            let _ = internal
-                                .send(Internal::GossipTxs {
-                                    id,
-                                    source,
-                                    acceptance,
-                                })
-                                .await;
-                        });
+                        }
                     }
                     _ => {
                         warn!(peer = %source, "peer sent an invalid transaction batch");
