@@ -9,10 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use deltachain_protocol::{ConsensusParams, Genesis, Keypair, MemberInfo, Roles, ValidatorInfo};
+use deltachain_protocol::{
+    ConsensusParams, EnterpriseInfo, Genesis, Keypair, MemberInfo, Roles, ValidatorInfo,
+};
 
 use crate::config::{random_key, write_key, ApiConfig, NodeConfig, P2pConfig};
-use crate::testkit::DEMO_MEMBERS;
+use crate::testkit::{DEMO_ENTERPRISES, DEMO_MEMBERS};
 
 /// The pilot zone's cities: (home name, city).
 pub const CITIES: [(&str, &str); 5] = [
@@ -51,6 +53,22 @@ fn demo_members(dir: &Path) -> Result<Vec<MemberInfo>, String> {
             name: name.to_string(),
             public_key: key.public(),
             roles: Roles::from_list(roles),
+        });
+    }
+    Ok(out)
+}
+
+/// Keys for the demo enterprises, bound at genesis; each key file is
+/// `members/enterprise-<USCC>.key`, so a demo can sign consents and read an
+/// enterprise's own records.
+fn demo_enterprises(dir: &Path) -> Result<Vec<EnterpriseInfo>, String> {
+    let mut out = Vec::new();
+    for uscc in DEMO_ENTERPRISES {
+        let key = random_key()?;
+        write_key(&dir.join(format!("enterprise-{uscc}.key")), &key)?;
+        out.push(EnterpriseInfo {
+            uscc: uscc.to_string(),
+            public_key: key.public(),
         });
     }
     Ok(out)
@@ -155,6 +173,7 @@ pub fn testnet(
         genesis_time: now_ms(),
         validators,
         members: demo_members(&out.join("members"))?,
+        enterprises: demo_enterprises(&out.join("members"))?,
         params,
     };
     genesis
@@ -207,6 +226,7 @@ pub fn ensure_dev_home(home: &Path, api_port: u16, p2p_port: u16) -> Result<bool
             p2p_addr: format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
         }],
         members: demo_members(&home.join("members"))?,
+        enterprises: demo_enterprises(&home.join("members"))?,
         params,
     };
     write(

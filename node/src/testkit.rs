@@ -16,7 +16,12 @@ pub const DEMO_MEMBERS: &[(&str, &[Role])] = &[
     ("bank-hefei", &[Role::CreditReporter, Role::Lender]),
     ("ipo-hangzhou", &[Role::IpRegistrar]),
     ("regulator", &[Role::Regulator]),
+    ("amr-shanghai", &[Role::EnterpriseRegistrar]),
 ];
+
+/// The demo enterprises (USCCs) whose keys `dev` and `testnet` bind at
+/// genesis.
+pub const DEMO_ENTERPRISES: &[&str] = &["91350100M000100Y43", "91110108551385082Q"];
 
 /// A network with deterministic keys.
 pub struct TestChain {
@@ -59,7 +64,7 @@ impl TestChain {
                     roles: Roles::from_list(roles),
                 })
                 .collect(),
-            params: ConsensusParams::default(),
+            enterprises: Vec::new(),            params: ConsensusParams::default(),
         };
         TestChain {
             genesis,

@@ -27,6 +27,10 @@ pub enum Domain {
     Vote,
     /// A validator's block proposal.
     Proposal,
+    /// An enterprise's consent to a member reading its data.
+    Consent,
+    /// An enterprise's revocation of a consent.
+    ConsentRevoke,
 }
 
 impl Domain {
@@ -36,6 +40,8 @@ impl Domain {
             Domain::Tx => "deltachain/tx/v1",
             Domain::Vote => "deltachain/vote/v1",
             Domain::Proposal => "deltachain/proposal/v1",
+            Domain::Consent => "deltachain/consent/v1",
+            Domain::ConsentRevoke => "deltachain/consent-revoke/v1",
         }
     }
 }
@@ -110,6 +116,20 @@ impl Keypair {
     /// The public half.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs an HTTP message signature base (RFC 9421), which has no domain
+    /// tag: the format is fixed by the RFC so that any HTTP library can
+    /// verify it. It cannot be mistaken for a tagged message: a signature
+    /// base starts with `"` (0x22) and every tagged message starts with the
+    /// tag's length, which is never 34 (see the test `tags_never_start_with_a_quote`).
+    pub fn sign_http(&self, signature_base: &[u8]) -> Result<Signature, SignatureError> {
+        if signature_base.first() != Some(&b'"') {
+            return Err(SignatureError::Invalid(
+                "an HTTP signature base starts with a quoted component name".into(),
+            ));
+        }
+        Ok(Signature(self.0.sign(signature_base).to_bytes()))
     }
 
     /// Signs `body` under `domain` and `chain_id`.
@@ -199,7 +219,7 @@ pub fn verify(
     body: &[u8],
     signature: &Signature,
 ) -> Result<(), SignatureError> {
-    let p = prepare(key, domain, chain_id, body, signature)?;
+    let p = prepare(key, &signing_bytes(domain, chain_id, body), signature)?;
     let lhs = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-p.k, &p.a, &p.s) - p.r;
     if lhs.mul_by_cofactor().is_identity() {
         Ok(())
@@ -216,11 +236,28 @@ struct Prepared {
     k: Scalar,
 }
 
+/// Verifies an HTTP message signature (RFC 9421, `ed25519`) over a
+/// signature base, by the same rule as [`verify`].
+pub fn verify_http(
+    key: &PublicKey,
+    signature_base: &[u8],
+    signature: &Signature,
+) -> Result<(), SignatureError> {
+    if signature_base.first() != Some(&b'"') {
+        return Err(SignatureError::Invalid(key.to_hex()));
+    }
+    let p = prepare(key, signature_base, signature)?;
+    let lhs = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-p.k, &p.a, &p.s) - p.r;
+    if lhs.mul_by_cofactor().is_identity() {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid(key.to_hex()))
+    }
+}
+
 fn prepare(
     key: &PublicKey,
-    domain: Domain,
-    chain_id: &str,
-    body: &[u8],
+    message: &[u8],
     signature: &Signature,
 ) -> Result<Prepared, SignatureError> {
     let a = verifying_key(key)?.to_edwards();
@@ -237,7 +274,7 @@ fn prepare(
     let mut h = Sha512::new();
     h.update(r_bytes);
     h.update(key.0);
-    h.update(signing_bytes(domain, chain_id, body));
+    h.update(message);
     let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
     Ok(Prepared { a, r, s, k })
 }
@@ -272,7 +309,7 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), SignatureError>> 
     }
     let mut prepared = Vec::with_capacity(items.len());
     for i in items {
-        match prepare(i.key, i.domain, i.chain_id, i.body, i.signature) {
+        match prepare(i.key, &signing_bytes(i.domain, i.chain_id, i.body), i.signature) {
             Ok(p) => prepared.push(p),
             // Some item is malformed: give each its own verdict.
             Err(_) => return items.iter().map(single).collect(),
@@ -346,6 +383,24 @@ fn suspicious_r(r: &[u8; 32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_never_start_with_a_quote() {
+        for d in [
+            Domain::Tx,
+            Domain::Vote,
+            Domain::Proposal,
+            Domain::Consent,
+            Domain::ConsentRevoke,
+        ] {
+            let m = signing_bytes(d, "c", b"");
+            assert_ne!(m[0], b'"', "{d:?}: a tagged message must not look like an HTTP signature base");
+        }
+        assert!(key(1).sign_http(b"no quote").is_err());
+        let sig = key(1).sign_http(b"\"@method\": GET").unwrap();
+        verify_http(&key(1).public(), b"\"@method\": GET", &sig).unwrap();
+        assert!(verify_http(&key(1).public(), b"\"@method\": PUT", &sig).is_err());
+    }
 
     fn key(n: u8) -> Keypair {
         Keypair::from_secret([n; 32])

@@ -87,6 +87,15 @@ impl ConsensusParams {
     }
 }
 
+/// An enterprise key bound at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnterpriseInfo {
+    /// The enterprise's USCC.
+    pub uscc: String,
+    /// Its key.
+    pub public_key: PublicKey,
+}
+
 /// The genesis document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
@@ -99,6 +108,10 @@ pub struct Genesis {
     pub validators: Vec<ValidatorInfo>,
     /// Founding members.
     pub members: Vec<MemberInfo>,
+    /// Enterprise keys bound from the start (demo networks; a production
+    /// network binds them with `enterprise_key` transactions).
+    #[serde(default)]
+    pub enterprises: Vec<EnterpriseInfo>,
     /// Consensus parameters.
     pub params: ConsensusParams,
 }
@@ -206,6 +219,31 @@ impl Genesis {
             return Err(ValidationError::new(
                 "members",
                 "two members share a name or a key",
+            ));
+        }
+        if self.enterprises.len() > MAX_GENESIS_MEMBERS {
+            return Err(ValidationError::new("enterprises", "too many enterprises"));
+        }
+        let mut usccs: Vec<&str> = Vec::with_capacity(self.enterprises.len());
+        for e in &self.enterprises {
+            validate::uscc("enterprises[].uscc", &e.uscc)?;
+            crypto::check_public_key(&e.public_key)
+                .map_err(|e| ValidationError::new("enterprises[].public_key", e.to_string()))?;
+            if keys.binary_search(&&e.public_key).is_ok() {
+                return Err(ValidationError::new(
+                    "enterprises[].public_key",
+                    format!("enterprise {} uses a member's key", e.uscc),
+                ));
+            }
+            usccs.push(&e.uscc);
+            keys.push(&e.public_key);
+            keys.sort_unstable();
+        }
+        usccs.sort_unstable();
+        if usccs.windows(2).any(|w| w[0] == w[1]) || keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ValidationError::new(
+                "enterprises",
+                "two enterprises share a USCC or a key",
             ));
         }
         let p = &self.params;

@@ -36,19 +36,26 @@
 
 #![forbid(unsafe_code)]
 
+#[macro_use]
+pub mod types;
+pub mod access;
 pub mod bytes;
 pub mod codec;
 pub mod crypto;
 pub mod genesis;
 pub mod merkle;
+pub mod httpsig;
 pub mod time;
-pub mod types;
 pub mod validate;
 
+pub use access::{
+    AccessBasis, AuditBatch, AuditEntry, AuditOutcome, AuditRoute, Consent, ConsentRevoke,
+    EnterpriseKey, Purpose, Scope, SignedConsent,
+};
 pub use bytes::{Hash, HexError, PublicKey, Signature};
 pub use codec::DecodeError;
 pub use crypto::{Domain, Keypair};
-pub use genesis::{ConsensusParams, Genesis, MemberInfo, ValidatorInfo};
+pub use genesis::{ConsensusParams, EnterpriseInfo, Genesis, MemberInfo, ValidatorInfo};
 pub use time::Date;
 pub use types::*;
 pub use validate::ValidationError;

@@ -7,7 +7,6 @@
 //! enums.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -48,7 +47,7 @@ pub const MAX_ID_CHARS: usize = 64;
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident $label:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
@@ -66,13 +65,13 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
+        impl ::std::str::FromStr for $name {
             type Err = String;
             /// Case and surrounding spaces do not matter (`Loan` is `loan`).
             fn from_str(s: &str) -> Result<Self, String> {
@@ -103,6 +102,9 @@ named_enum!(
         Regulator => "regulator",
         /// Query only.
         Reader => "reader",
+        /// Binds enterprises' keys (a city's administration for market
+        /// regulation).
+        EnterpriseRegistrar => "enterprise_registrar",
     }
 );
 
@@ -339,6 +341,14 @@ pub enum Payload {
     RemoveMember(RemoveMember),
     /// Membership: change roles.
     SetRoles(SetRoles),
+    /// An enterprise's key, bound by a registrar.
+    EnterpriseKey(crate::access::EnterpriseKey),
+    /// An enterprise's consent for a member to read its data.
+    ConsentGrant(crate::access::SignedConsent),
+    /// An enterprise's revocation of a consent.
+    ConsentRevoke(crate::access::ConsentRevoke),
+    /// A serving node's record of reads of enterprise data.
+    AuditBatch(crate::access::AuditBatch),
 }
 
 impl Payload {
@@ -354,6 +364,10 @@ impl Payload {
             Payload::AddMember(_) => "add_member",
             Payload::RemoveMember(_) => "remove_member",
             Payload::SetRoles(_) => "set_roles",
+            Payload::EnterpriseKey(_) => "enterprise_key",
+            Payload::ConsentGrant(_) => "consent_grant",
+            Payload::ConsentRevoke(_) => "consent_revoke",
+            Payload::AuditBatch(_) => "audit_batch",
         }
     }
 
@@ -447,6 +461,15 @@ impl Payload {
                 }
                 Ok(())
             }
+            Payload::EnterpriseKey(k) => {
+                validate::uscc("uscc", &k.uscc)?;
+                member_key(&k.public_key)
+            }
+            Payload::ConsentGrant(c) => c.consent.validate(),
+            Payload::ConsentRevoke(r) => {
+                validate::identifier("consent_id", &r.consent_id, MAX_ID_CHARS)
+            }
+            Payload::AuditBatch(b) => b.validate(),
         }
     }
 }

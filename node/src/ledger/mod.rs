@@ -14,7 +14,10 @@
 //! No clock, no randomness, no hash-map iteration: time comes from the block
 //! header and state is a sorted map, so every node computes the same root.
 
+mod access;
 mod state;
+
+pub use access::{AuditRecord, ConsentRecord};
 
 pub use state::{next_state_root, EmptyState, Overlay, StateFault, StateRead, WriteSet};
 
@@ -107,6 +110,67 @@ pub mod keys {
     /// Prefix of the IP an enterprise owns.
     pub fn owned_ips(uscc: &str) -> Vec<u8> {
         format!("eo/{uscc}/").into_bytes()
+    }
+    /// `v/<key hex>`: a validator of the genesis, which may send audit
+    /// batches.
+    pub fn validator(key: &PublicKey) -> Vec<u8> {
+        format!("v/{}", key.to_hex()).into_bytes()
+    }
+    /// `ek/<uscc>`: an enterprise's bound key.
+    pub fn enterprise_key(uscc: &str) -> Vec<u8> {
+        format!("ek/{uscc}").into_bytes()
+    }
+    /// `ekr/<key hex>`: which enterprise a key belongs to.
+    pub fn enterprise_of(key: &PublicKey) -> Vec<u8> {
+        format!("ekr/{}", key.to_hex()).into_bytes()
+    }
+    /// `cs/<consent id>`: a consent and whether it was revoked.
+    pub fn consent(id: &str) -> Vec<u8> {
+        format!("cs/{id}").into_bytes()
+    }
+    /// `cg/<uscc>/<grantee hex>/<consent id>`: index of the consents an
+    /// enterprise gave one member.
+    pub fn consent_grant(uscc: &str, grantee: &PublicKey, id: &str) -> Vec<u8> {
+        let mut k = consent_grants(uscc, grantee);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+    /// Prefix of the consents an enterprise gave one member.
+    pub fn consent_grants(uscc: &str, grantee: &PublicKey) -> Vec<u8> {
+        format!("cg/{uscc}/{}/", grantee.to_hex()).into_bytes()
+    }
+    /// `as/<node key hex>`: the next audit sequence number expected from a
+    /// serving node.
+    pub fn audit_next(node: &PublicKey) -> Vec<u8> {
+        format!("as/{}", node.to_hex()).into_bytes()
+    }
+    /// `qn`: how many audit entries the chain holds.
+    pub const AUDIT_COUNT: &[u8] = b"qn";
+    /// `qa/<n>`: the n-th audit entry of the chain.
+    pub fn audit(n: u64) -> Vec<u8> {
+        let mut k = b"qa/".to_vec();
+        k.extend_from_slice(&n.to_be_bytes());
+        k
+    }
+    /// `qe/<uscc>/<n>`: audit entry n concerns this enterprise.
+    pub fn audit_by_enterprise(uscc: &str, n: u64) -> Vec<u8> {
+        let mut k = audits_by_enterprise(uscc);
+        k.extend_from_slice(&n.to_be_bytes());
+        k
+    }
+    /// Prefix of the audit entries about an enterprise.
+    pub fn audits_by_enterprise(uscc: &str) -> Vec<u8> {
+        format!("qe/{uscc}/").into_bytes()
+    }
+    /// `qr/<requester hex>/<n>`: audit entry n was a read by this key.
+    pub fn audit_by_requester(requester: &PublicKey, n: u64) -> Vec<u8> {
+        let mut k = audits_by_requester(requester);
+        k.extend_from_slice(&n.to_be_bytes());
+        k
+    }
+    /// Prefix of the audit entries of one requester.
+    pub fn audits_by_requester(requester: &PublicKey) -> Vec<u8> {
+        format!("qr/{}/", requester.to_hex()).into_bytes()
     }
 }
 
@@ -331,6 +395,13 @@ pub fn genesis_state(genesis: &Genesis) -> (WriteSet, Hash) {
         );
         o.put(keys::member_name(&m.name), &m.public_key);
     }
+    for v in &genesis.validators {
+        o.put(keys::validator(&v.public_key), &());
+    }
+    for e in &genesis.enterprises {
+        o.put(keys::enterprise_key(&e.uscc), &e.public_key);
+        o.put(keys::enterprise_of(&e.public_key), &e.uscc);
+    }
     let writes = o.into_writes();
     let root = next_state_root(&genesis.hash(), &writes);
     (writes, root)
@@ -423,7 +494,21 @@ fn apply<S: StateRead + ?Sized>(
     hash: &Hash,
 ) -> Result<Rule, StateFault> {
     let sender = stx.tx.sender;
-    let Some(member) = o.get::<Member>(&keys::member(&sender))? else {
+    let member = o.get::<Member>(&keys::member(&sender))?;
+    // Consents and audit batches have senders of their own kind: an
+    // enterprise may submit its own consents and revocations, and only a
+    // validator may record the reads it served.
+    match &stx.tx.payload {
+        Payload::ConsentGrant(c) => {
+            return access::consent_grant(o, ctx, stx, hash, c, member.as_ref())
+        }
+        Payload::ConsentRevoke(r) => {
+            return access::consent_revoke(o, ctx, stx, hash, r, member.as_ref())
+        }
+        Payload::AuditBatch(b) => return access::audit_batch(o, ctx, stx, hash, b),
+        _ => {}
+    }
+    let Some(member) = member else {
         return Ok(Err(format!(
             "sender {} is not a member of this chain",
             sender.to_hex()
@@ -434,6 +519,12 @@ fn apply<S: StateRead + ?Sized>(
         Payload::IpRegister(_) | Payload::IpTransfer(_) => Role::IpRegistrar,
         Payload::IpPledge(_) | Payload::IpRelease(_) => Role::Lender,
         Payload::AddMember(_) | Payload::RemoveMember(_) | Payload::SetRoles(_) => Role::Regulator,
+        Payload::EnterpriseKey(_) => Role::EnterpriseRegistrar,
+        // Dispatched above; listed so that a new payload kind must be
+        // given a role here.
+        Payload::ConsentGrant(_) | Payload::ConsentRevoke(_) | Payload::AuditBatch(_) => {
+            Role::Regulator
+        }
     };
     if !member.roles.has(needed) {
         return Ok(Err(format!(
@@ -703,6 +794,10 @@ fn apply<S: StateRead + ?Sized>(
             existing.roles = m.roles;
             o.put(keys::member(&m.public_key), &existing);
             Ok(Ok(None))
+        }
+        Payload::EnterpriseKey(k) => access::enterprise_key(o, k),
+        Payload::ConsentGrant(_) | Payload::ConsentRevoke(_) | Payload::AuditBatch(_) => {
+            Ok(Err("internal: dispatched before the role check".into()))
         }
     }
 }

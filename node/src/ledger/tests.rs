@@ -59,7 +59,7 @@ impl World {
                 p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
             }],
             members,
-            params: ConsensusParams::default(),
+            enterprises: Vec::new(),            params: ConsensusParams::default(),
         };
         let (writes, root) = genesis_state(&genesis);
         let mut w = World {

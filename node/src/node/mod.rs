@@ -143,8 +143,12 @@ impl Shared {
             decoded
                 .into_iter()
                 .map(|r| match r {
-                    Ok((c, (nonce, member))) => match pool.precheck(&c, nonce, member) {
-                        Ok(()) => (Ok(c), Some((nonce, member))),
+                    Ok((c, (nonce, standing))) => match pool.precheck(
+                        &c,
+                        nonce,
+                        standing.may_send(&c.tx.tx.payload),
+                    ) {
+                        Ok(()) => (Ok(c), Some((nonce, standing))),
                         Err(e) => (Err(e), None),
                     },
                     Err(e) => (Err(e), None),
@@ -165,11 +169,12 @@ impl Shared {
             let stale = pool.generation() != generation;
             for ((c, state), bytes) in checked.into_iter().zip(states).zip(raw) {
                 let r = c.and_then(|c| {
-                    let (nonce, member) = match state {
+                    let (nonce, standing) = match state {
                         Some(s) if !stale => s,
                         _ => sender_state(&self.store, &c.tx.tx.sender)?,
                     };
-                    pool.admit(c, nonce, member)
+                    let may_send = standing.may_send(&c.tx.tx.payload);
+                    pool.admit(c, nonce, may_send)
                 });
                 if r.is_ok() {
                     admitted.push(bytes);
@@ -196,15 +201,46 @@ impl Shared {
     }
 }
 
-/// A sender's committed nonce and whether it is a member.
+/// What a sender is on chain, which decides what it may submit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Standing {
+    member: bool,
+    validator: bool,
+    enterprise: bool,
+}
+
+impl Standing {
+    /// Whether a sender of this standing may submit `payload` at all (the
+    /// ledger judges the rest): members anything, validators audit
+    /// batches, enterprises their consents and revocations.
+    fn may_send(&self, payload: &deltachain_protocol::Payload) -> bool {
+        use deltachain_protocol::Payload;
+        match payload {
+            Payload::AuditBatch(_) => self.validator,
+            Payload::ConsentGrant(_) | Payload::ConsentRevoke(_) => self.member || self.enterprise,
+            _ => self.member,
+        }
+    }
+}
+
+/// A sender's committed nonce and standing.
 fn sender_state(
     store: &Store,
     sender: &deltachain_protocol::PublicKey,
-) -> Result<(u64, bool), AdmitError> {
+) -> Result<(u64, Standing), AdmitError> {
     let storage = |e: crate::storage::StoreError| AdmitError::Invalid(format!("storage: {e}"));
     let nonce = store.nonce(sender).map_err(storage)?;
     let member = store.member(sender).map_err(storage)?.is_some();
-    Ok((nonce, member))
+    let validator = store.is_validator(sender).map_err(storage)?;
+    let enterprise = !member && store.enterprise_of(sender).map_err(storage)?.is_some();
+    Ok((
+        nonce,
+        Standing {
+            member,
+            validator,
+            enterprise,
+        },
+    ))
 }
 
 /// Everything needed to run a node, resolved from its home directory.

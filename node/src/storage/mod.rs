@@ -1003,6 +1003,91 @@ impl Store {
     pub fn nonce(&self, key: &deltachain_protocol::PublicKey) -> Result<u64, StoreError> {
         Ok(self.state(&keys::nonce(key))?.unwrap_or(0))
     }
+
+    /// True if `key` is a validator's.
+    pub fn is_validator(&self, key: &deltachain_protocol::PublicKey) -> Result<bool, StoreError> {
+        Ok(self.state::<()>(&keys::validator(key))?.is_some())
+    }
+
+    /// The key bound to an enterprise.
+    pub fn enterprise_key(
+        &self,
+        uscc: &str,
+    ) -> Result<Option<deltachain_protocol::PublicKey>, StoreError> {
+        self.state(&keys::enterprise_key(uscc))
+    }
+
+    /// The enterprise a key is bound to.
+    pub fn enterprise_of(
+        &self,
+        key: &deltachain_protocol::PublicKey,
+    ) -> Result<Option<String>, StoreError> {
+        self.state(&keys::enterprise_of(key))
+    }
+
+    /// The consent with this id.
+    pub fn consent(&self, id: &str) -> Result<Option<ledger::ConsentRecord>, StoreError> {
+        self.state(&keys::consent(id))
+    }
+
+    /// A consent of `uscc` to `grantee` that is in force on `day`, covers
+    /// `scope` and names `purpose`; the latest granted if several do.
+    pub fn active_consent(
+        &self,
+        uscc: &str,
+        grantee: &deltachain_protocol::PublicKey,
+        scope: deltachain_protocol::Scope,
+        purpose: deltachain_protocol::Purpose,
+        day: deltachain_protocol::Date,
+    ) -> Result<Option<ledger::ConsentRecord>, StoreError> {
+        let prefix = keys::consent_grants(uscc, grantee);
+        let mut best: Option<ledger::ConsentRecord> = None;
+        // An enterprise gives one bank a handful of consents; the bound
+        // keeps a pathological history from slowing every read.
+        for (k, ()) in self.state_scan::<()>(&prefix, true, 0, 256)? {
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let Some(rec) = self.consent(&id)? else {
+                return Err(self.corrupt(format!("consent index names missing consent {id}")));
+            };
+            let c = &rec.signed.consent;
+            if rec.active(day)
+                && c.scope.covers(scope)
+                && c.purpose == purpose
+                && best.as_ref().is_none_or(|b| b.height < rec.height)
+            {
+                best = Some(rec);
+            }
+        }
+        Ok(best)
+    }
+
+    /// The next audit sequence number the chain expects from `node`.
+    pub fn audit_next(&self, node: &deltachain_protocol::PublicKey) -> Result<u64, StoreError> {
+        Ok(self.state(&keys::audit_next(node))?.unwrap_or(0))
+    }
+
+    /// Audit entries under an index prefix (`qe/<uscc>/` or
+    /// `qr/<key>/`), newest first.
+    pub fn audits(
+        &self,
+        prefix: &[u8],
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<ledger::AuditRecord>, StoreError> {
+        let rows = self.state_scan::<()>(prefix, true, skip, limit)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, ()) in rows {
+            let n = k[prefix.len()..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt("bad audit index key".to_string()))?;
+            match self.state::<ledger::AuditRecord>(&keys::audit(n))? {
+                Some(r) => out.push(r),
+                None => return Err(self.corrupt(format!("audit index names missing entry {n}"))),
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
