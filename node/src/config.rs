@@ -19,6 +19,11 @@
 //! listen = "127.0.0.1:7070"
 //! max_connections = 512
 //! max_body_bytes = 8388608
+//! tls_cert = ""                  # PEM certificate chain; with tls_key, the API serves HTTPS
+//! tls_key = ""                   # PEM private key (PKCS#8, SEC1 or RSA)
+//!
+//! [audit]
+//! ship_interval_ms = 1000        # how often served reads go on chain as audit batches
 //!
 //! [mempool]
 //! max_txs = 100000
@@ -67,6 +72,31 @@ pub struct NodeConfig {
     /// Storage settings.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Query audit trail settings.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Query audit trail settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How often the node sends the audit entries of reads it served to
+    /// the chain, in milliseconds (100..=60000).
+    #[serde(default = "default_ship_interval")]
+    pub ship_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            ship_interval_ms: default_ship_interval(),
+        }
+    }
+}
+
+fn default_ship_interval() -> u64 {
+    1000
 }
 
 /// Storage settings.
@@ -117,6 +147,12 @@ pub struct ApiConfig {
     /// Largest request body.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// PEM certificate chain. With `tls_key`, the API serves HTTPS only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Mempool bounds.
@@ -184,6 +220,8 @@ impl Default for ApiConfig {
             listen: default_api_listen(),
             max_connections: default_max_connections(),
             max_body_bytes: default_max_body(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -209,6 +247,7 @@ impl Default for NodeConfig {
             api: ApiConfig::default(),
             mempool: MempoolConfig::default(),
             storage: StorageConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -305,6 +344,21 @@ impl NodeConfig {
             return Err(err(
                 "storage.cache_mb",
                 format!("must be between 8 and 65536, not {}", self.storage.cache_mb),
+            ));
+        }
+        if !(100..=60_000).contains(&self.audit.ship_interval_ms) {
+            return Err(err(
+                "audit.ship_interval_ms",
+                format!(
+                    "must be between 100 and 60000, not {}",
+                    self.audit.ship_interval_ms
+                ),
+            ));
+        }
+        if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
+            return Err(err(
+                "api.tls_cert",
+                "tls_cert and tls_key go together: set both for HTTPS, or neither".into(),
             ));
         }
         Ok(Checked {

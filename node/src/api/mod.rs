@@ -11,9 +11,15 @@
 //! connections by `api.max_connections`; when the set is full the quietest
 //! connection is closed to make room ([`conn`]), and a client gets
 //! [`HEADER_READ_TIMEOUT`] to send its headers or to start its next request
-//! on a keep-alive connection. All read routes are built in [`read_routes`], the
-//! one place an authentication and consent layer will wrap.
+//! on a keep-alive connection.
+//!
+//! Every request passes [`auth::authenticate`] (RFC 9421 signatures), and
+//! every route that reveals record content asks [`access::decide`] first.
+//! Reads of enterprise data, granted or refused, are written to the audit
+//! outbox before the answer leaves ([`crate::audit`]).
 
+pub mod access;
+pub mod auth;
 pub mod conn;
 pub mod limits;
 mod openapi;
@@ -30,7 +36,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use deltachain_protocol::{merkle, validate, Date, Hash, PublicKey};
+use deltachain_protocol::{
+    merkle, validate, AuditEntry, AuditOutcome, AuditRoute, Date, Hash, PublicKey, Purpose, Scope,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -40,6 +48,8 @@ use crate::config::ApiConfig;
 use crate::mempool::AdmitError;
 use crate::node::Shared;
 use crate::storage::StoreError;
+use access::{decide, Resource};
+use auth::Caller;
 use views::Names;
 
 /// Most transactions in one batch request.
@@ -56,7 +66,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -217,6 +227,10 @@ fn parse_hash(s: &str) -> Result<Hash, ApiError> {
 
 /// Builds the router.
 pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
+    let auth = auth::AuthState {
+        shared: shared.clone(),
+        max_body: cfg.max_body_bytes,
+    };
     Router::new()
         .route("/v1/txs", post(submit))
         .route("/v1/txs/batch", post(submit_batch))
@@ -228,13 +242,15 @@ pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
         )
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .with_state(shared)
 }
 
-/// Every read route. Reads are open to whoever reaches the API today;
-/// member-signed, consent-checked and audited reads will wrap this router
-/// with one layer.
+/// Every read route; each decides access with [`access::decide`].
 pub fn read_routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/txs/{hash}", get(get_tx))
@@ -242,11 +258,103 @@ pub fn read_routes() -> Router<Arc<Shared>> {
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{id}", get(get_block))
         .route("/v1/enterprises/{uscc}", get(enterprise))
+        .route("/v1/enterprises/{uscc}/queries", get(enterprise_queries))
+        .route("/v1/queries", get(queries_by))
+        .route("/v1/consents/{id}", get(consent))
         .route("/v1/ip/{ip_id}", get(ip))
         .route("/v1/status", get(status))
         .route("/v1/validators", get(validators))
         .route("/v1/members", get(members))
         .route("/v1/accounts/{key}", get(account))
+}
+
+impl access::Facts for Shared {
+    fn active_consent(
+        &self,
+        uscc: &str,
+        grantee: &PublicKey,
+        scope: Scope,
+        purpose: Purpose,
+    ) -> Result<Option<String>, ApiError> {
+        let today = Date::from_unix_ms(self.store.tip().time_ms);
+        Ok(self
+            .store
+            .active_consent(uscc, grantee, scope, purpose, today)?
+            .map(|c| c.signed.consent.consent_id))
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Answers a read of enterprise data and records it in the audit trail
+/// first: the entry (with the hash of exactly the bytes sent) is durable
+/// before the answer leaves. A read that cannot be recorded is not
+/// answered.
+async fn audited(
+    s: &Shared,
+    caller: &Caller,
+    uscc: &str,
+    route: AuditRoute,
+    answer: Result<(access::Grant, Value), ApiError>,
+) -> ApiResult {
+    let Some(p) = caller.0.as_deref() else {
+        // Unsigned: refused before any enterprise data was looked at, and
+        // there is no requester to record.
+        return match answer {
+            Ok(_) => Err(access::signature_required()),
+            Err(e) => Err(e),
+        };
+    };
+    let (status, body, basis, purpose, outcome) = match answer {
+        Ok((g, v)) => (
+            StatusCode::OK,
+            v,
+            g.basis,
+            g.purpose,
+            AuditOutcome::Granted,
+        ),
+        Err(e) if e.status == StatusCode::FORBIDDEN => (
+            e.status,
+            json!({"error": {"code": e.code, "message": e.message}}),
+            deltachain_protocol::AccessBasis::None,
+            p.purpose.clone().and_then(Result::ok),
+            AuditOutcome::Refused {
+                code: e.code.to_string(),
+            },
+        ),
+        // Malformed requests and storage failures reveal nothing and are
+        // not reads of enterprise data.
+        Err(e) => return Err(e),
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let entry = AuditEntry {
+        time_ms: now_ms(),
+        requester: p.key,
+        enterprise: uscc.to_string(),
+        route,
+        purpose,
+        basis,
+        outcome,
+        response_hash: deltachain_protocol::crypto::sha256(&bytes),
+    };
+    s.audit.record(entry).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        bytes,
+    )
+        .into_response())
 }
 
 /// What the node already knows of a transaction that admission refused as
@@ -347,7 +455,14 @@ async fn submit_batch(
         .into_response())
 }
 
-async fn get_tx(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResult {
+async fn get_tx(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(hash): PathStr,
+) -> ApiResult {
+    if caller.0.is_none() {
+        return Err(access::signature_required());
+    }
     let hash = parse_hash(&hash)?;
     let mut names = Names::new(&s.store, &s.genesis);
     if let Some(loc) = s.store.tx_location(&hash)? {
@@ -355,6 +470,7 @@ async fn get_tx(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResu
             .store
             .tx_at(loc.height, loc.index)?
             .ok_or_else(|| ApiError::not_found("transaction missing"))?;
+        decide(&caller, &Resource::Transaction { sender: &t.tx.sender }, &*s)?;
         let block_hash = s.store.block_hash(loc.height)?;
         return ok(json!({
             "tx_hash": hash,
@@ -367,6 +483,9 @@ async fn get_tx(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResu
         }));
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).cloned();
+    if let Some(t) = &pending {
+        decide(&caller, &Resource::Transaction { sender: &t.tx.sender }, &*s)?;
+    }
     match pending {
         Some(t) => ok(
             json!({"tx_hash": hash, "status": "pending", "tx": views::tx(&mut names, &t, &hash)?}),
@@ -377,7 +496,14 @@ async fn get_tx(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResu
     }
 }
 
-async fn get_proof(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiResult {
+async fn get_proof(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(hash): PathStr,
+) -> ApiResult {
+    if caller.0.is_none() {
+        return Err(access::signature_required());
+    }
     let hash = parse_hash(&hash)?;
     let loc = s
         .store
@@ -391,9 +517,15 @@ async fn get_proof(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiR
         .store
         .cert(loc.height)?
         .ok_or_else(|| ApiError::not_found("certificate missing"))?;
+    let i = loc.index as usize;
+    let sender = block
+        .txs
+        .get(i)
+        .map(|t| t.tx.sender)
+        .ok_or_else(|| ApiError::not_found("index out of range"))?;
+    decide(&caller, &Resource::Transaction { sender: &sender }, &*s)?;
     let tx_hashes = block.tx_hashes();
     let receipt_hashes: Vec<Hash> = receipts.iter().map(|r| r.hash()).collect();
-    let i = loc.index as usize;
     let tx_proof =
         merkle::prove(&tx_hashes, i).ok_or_else(|| ApiError::not_found("index out of range"))?;
     let receipt_proof = merkle::prove(&receipt_hashes, i)
@@ -412,7 +544,9 @@ async fn get_proof(State(s): State<Arc<Shared>>, PathStr(hash): PathStr) -> ApiR
     }))
 }
 
-async fn block_view(s: &Shared, height: u64) -> ApiResult {
+/// A block: whole for regulators and validator operators, its header and
+/// commit certificate (no record content) for everyone else.
+async fn block_view(s: &Shared, caller: &Caller, height: u64) -> ApiResult {
     let (block, receipts) = s.store.block_with_receipts(height)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no block at height {height}; the tip is {}",
@@ -420,19 +554,32 @@ async fn block_view(s: &Shared, height: u64) -> ApiResult {
         ))
     })?;
     let cert = s.store.cert(height)?;
+    if decide(caller, &Resource::BlockBodies, s).is_err() {
+        return ok(json!({
+            "height": block.header.height,
+            "hash": block.hash(),
+            "header": views::header(&block.header),
+            "commit": cert,
+            "redacted": "transactions and receipts are shown to regulators and validator operators only",
+        }));
+    }
     let mut names = Names::new(&s.store, &s.genesis);
     ok(views::block(&mut names, &block, &receipts, cert.as_ref())?)
 }
 
-async fn latest_block(State(s): State<Arc<Shared>>) -> ApiResult {
+async fn latest_block(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
     let tip = s.store.tip().height;
     if tip == 0 {
         return Err(ApiError::not_found("no block has been committed yet"));
     }
-    block_view(&s, tip).await
+    block_view(&s, &caller, tip).await
 }
 
-async fn get_block(State(s): State<Arc<Shared>>, PathStr(id): PathStr) -> ApiResult {
+async fn get_block(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(id): PathStr,
+) -> ApiResult {
     let height = if id.len() == 64 {
         let hash = parse_hash(&id)?;
         s.store
@@ -449,58 +596,243 @@ async fn get_block(State(s): State<Arc<Shared>>, PathStr(id): PathStr) -> ApiRes
             )
         })?
     };
-    block_view(&s, height).await
+    block_view(&s, &caller, height).await
 }
 
 #[derive(Deserialize)]
 struct Page {
     offset: Option<usize>,
     limit: Option<usize>,
+    own: Option<bool>,
 }
 
 fn today(s: &Shared) -> Date {
     Date::from_unix_ms(s.store.tip().time_ms)
 }
 
+fn page_of(
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Page, ApiError> {
+    page.map(|Query(p)| p)
+        .map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))
+}
+
+fn uscc_of(raw: &str) -> Result<String, ApiError> {
+    let uscc = validate::normalize_uscc(raw);
+    validate::uscc("uscc", &uscc).map_err(|e| ApiError::bad("invalid_uscc", e.to_string()))?;
+    Ok(uscc)
+}
+
+/// Most records scanned to find the ones a reporter sent itself.
+const MAX_OWN_SCAN: usize = 10_000;
+
 async fn enterprise(
     State(s): State<Arc<Shared>>,
+    caller: Caller,
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let page = page.map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))?;
-    let uscc = validate::normalize_uscc(&uscc);
-    validate::uscc("uscc", &uscc).map_err(|e| ApiError::bad("invalid_uscc", e.to_string()))?;
+    let page = page_of(page)?;
+    let uscc = uscc_of(&uscc)?;
+    if caller.0.is_none() {
+        return Err(access::signature_required());
+    }
+    let own = page.own.unwrap_or(false);
+    let (route, what) = if own {
+        (AuditRoute::OwnRecords, Resource::OwnRecords { uscc: &uscc })
+    } else {
+        (
+            AuditRoute::EnterpriseRecords,
+            Resource::EnterpriseRecords { uscc: &uscc },
+        )
+    };
+    let answer = match decide(&caller, &what, &*s) {
+        Ok(g) => enterprise_body(&s, &caller, &uscc, &page, own).map(|v| (g, v)),
+        Err(e) => Err(e),
+    };
+    audited(&s, &caller, &uscc, route, answer).await
+}
+
+fn enterprise_body(
+    s: &Shared,
+    caller: &Caller,
+    uscc: &str,
+    page: &Page,
+    own: bool,
+) -> Result<Value, ApiError> {
     let offset = page.offset.unwrap_or(0);
     let limit = page.limit.unwrap_or(100).min(MAX_PAGE);
-    let (records, total) = s.store.credit_records(&uscc, offset, limit)?;
-    let ips = s.store.owned_ips(&uscc, 1000)?;
+    let (records, total) = if own {
+        let me = caller.0.as_ref().map(|p| p.key);
+        let (all, _) = s.store.credit_records(uscc, 0, MAX_OWN_SCAN)?;
+        let mine: Vec<_> = all
+            .into_iter()
+            .filter(|r| Some(r.reporter) == me)
+            .collect();
+        let total = mine.len() as u64;
+        (mine.into_iter().skip(offset).take(limit).collect(), total)
+    } else {
+        s.store.credit_records(uscc, offset, limit)?
+    };
+    let ips = s.store.owned_ips(uscc, 1000)?;
     let mut names = Names::new(&s.store, &s.genesis);
     let credit_records = records
         .iter()
         .map(|e| views::credit(&mut names, e))
         .collect::<Result<Vec<_>, _>>()?;
-    let today = today(&s);
+    let today = today(s);
     let ip = ips
         .iter()
         .map(|i| views::ip(&mut names, i, today, None))
         .collect::<Result<Vec<_>, _>>()?;
-    ok(json!({
+    let mut v = json!({
         "uscc": uscc,
         "as_of_height": s.store.tip().height,
         "total_credit_records": total,
         "offset": offset,
         "credit_records": credit_records,
         "ip": ip,
+    });
+    if own {
+        v["only_reported_by_you"] = json!(true);
+    }
+    Ok(v)
+}
+
+fn audit_view(names: &mut Names, r: &crate::ledger::AuditRecord) -> Result<Value, StoreError> {
+    let e = &r.entry;
+    Ok(json!({
+        "time": deltachain_protocol::time::format_unix_ms(e.time_ms),
+        "requester": e.requester,
+        "requester_name": names.party(&e.requester)?.name,
+        "enterprise": e.enterprise,
+        "route": e.route,
+        "purpose": e.purpose,
+        "basis": e.basis,
+        "outcome": e.outcome,
+        "response_hash": e.response_hash,
+        "serving_node": r.node,
+        "serving_node_name": names.party(&r.node)?.name,
+        "height": r.height,
     }))
 }
 
-async fn ip(State(s): State<Arc<Shared>>, PathStr(ip_id): PathStr) -> ApiResult {
+async fn enterprise_queries(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(uscc): PathStr,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let page = page_of(page)?;
+    let uscc = uscc_of(&uscc)?;
+    if caller.0.is_none() {
+        return Err(access::signature_required());
+    }
+    let answer = match decide(&caller, &Resource::QueryLog { uscc: &uscc }, &*s) {
+        Ok(g) => {
+            let offset = page.offset.unwrap_or(0);
+            let limit = page.limit.unwrap_or(100).min(MAX_PAGE);
+            let rows = s.store.audits(
+                &crate::ledger::keys::audits_by_enterprise(&uscc),
+                offset,
+                limit,
+            )?;
+            let mut names = Names::new(&s.store, &s.genesis);
+            let list = rows
+                .iter()
+                .map(|r| audit_view(&mut names, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((
+                g,
+                json!({
+                    "uscc": uscc,
+                    "as_of_height": s.store.tip().height,
+                    "offset": offset,
+                    "queries": list,
+                    "not_yet_on_chain": "reads served in the last few seconds reach the chain within audit.ship_interval_ms plus a block",
+                }),
+            ))
+        }
+        Err(e) => Err(e),
+    };
+    audited(&s, &caller, &uscc, AuditRoute::QueryLog, answer).await
+}
+
+#[derive(Deserialize)]
+struct ByRequester {
+    requester: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn queries_by(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    q: Result<Query<ByRequester>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = q.map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))?;
+    let Some(me) = caller.0.as_ref().map(|p| p.key) else {
+        return Err(access::signature_required());
+    };
+    let requester = match &q.requester {
+        Some(k) => PublicKey::from_hex(k)
+            .map_err(|e| ApiError::bad("bad_key", format!("requester: {e}")))?,
+        None => me,
+    };
+    decide(&caller, &Resource::QueriesBy { requester: &requester }, &*s)?;
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
+    let rows = s.store.audits(
+        &crate::ledger::keys::audits_by_requester(&requester),
+        offset,
+        limit,
+    )?;
+    let mut names = Names::new(&s.store, &s.genesis);
+    let list = rows
+        .iter()
+        .map(|r| audit_view(&mut names, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    ok(json!({"requester": requester, "offset": offset, "queries": list}))
+}
+
+/// A consent: for its enterprise, its grantee and regulators.
+async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): PathStr) -> ApiResult {
+    let Some(p) = caller.0.as_deref() else {
+        return Err(access::signature_required());
+    };
+    let not_found = || ApiError::not_found(format!("no consent {} of yours", validate::truncate(&id)));
+    let rec = s.store.consent(&id)?.ok_or_else(not_found)?;
+    let c = &rec.signed.consent;
+    let party = p.is_regulator()
+        || c.grantee == p.key
+        || p.enterprise.as_deref() == Some(c.enterprise.as_str());
+    if !party {
+        return Err(not_found());
+    }
+    let today = today(&s);
+    ok(json!({
+        "consent": c,
+        "signature": rec.signed.signature,
+        "tx_hash": rec.tx_hash,
+        "height": rec.height,
+        "revoked_height": rec.revoked_height,
+        "revoked_tx": rec.revoked_tx,
+        "active": rec.active(today),
+        "as_of": today,
+    }))
+}
+
+async fn ip(State(s): State<Arc<Shared>>, caller: Caller, PathStr(ip_id): PathStr) -> ApiResult {
     let ip_id = validate::normalize_ip_id(&ip_id);
     deltachain_protocol::ip_id(&ip_id, None)
         .map_err(|e| ApiError::bad("invalid_ip_id", e.to_string()))?;
+    if caller.0.is_none() {
+        return Err(access::signature_required());
+    }
     let record = s.store.ip(&ip_id)?.ok_or_else(|| {
         ApiError::not_found(format!("IP {ip_id} is not registered on this chain"))
     })?;
+    decide(&caller, &Resource::Ip { owner: &record.owner }, &*s)?;
     let history = s.store.ip_history(&ip_id, 1000)?;
     let mut names = Names::new(&s.store, &s.genesis);
     let mut v = views::ip(&mut names, &record, today(&s), Some(&history))?;
@@ -547,15 +879,18 @@ async fn validators(State(s): State<Arc<Shared>>) -> ApiResult {
     ok(json!({"validators": list, "quorum": deltachain_protocol::quorum(list.len())}))
 }
 
-async fn members(State(s): State<Arc<Shared>>) -> ApiResult {
+async fn members(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
+    decide(&caller, &Resource::Members, &*s)?;
     let list = s.store.members(10_000)?;
     ok(json!({"members": list}))
 }
 
-async fn account(State(s): State<Arc<Shared>>, PathStr(key): PathStr) -> ApiResult {
+async fn account(State(s): State<Arc<Shared>>, caller: Caller, PathStr(key): PathStr) -> ApiResult {
     let key = PublicKey::from_hex(&key)
         .map_err(|e| ApiError::bad("bad_key", format!("public key: {e}")))?;
+    decide(&caller, &Resource::Account { key: &key }, &*s)?;
     let member = s.store.member(&key)?;
+    let enterprise = s.store.enterprise_of(&key)?;
     let committed = s.store.nonce(&key)?;
     let pending = s
         .mempool
@@ -565,18 +900,41 @@ async fn account(State(s): State<Arc<Shared>>, PathStr(key): PathStr) -> ApiResu
     ok(json!({
         "public_key": key,
         "member": member,
+        "enterprise": enterprise,
         "committed_nonce": committed,
         "next_nonce": pending.unwrap_or(committed).max(committed) + 1,
     }))
 }
 
+/// Committed blocks as server-sent events: height, hash and time for
+/// everyone, the receipts of the subscriber's own transactions for a
+/// signed subscriber, every receipt for regulators and validator operators.
 async fn events(
     State(s): State<Arc<Shared>>,
+    caller: Caller,
 ) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let rx = s.events.subscribe();
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
+    let everything = decide(&caller, &Resource::AllEvents, &*s).is_ok();
+    let me = caller.0.as_ref().map(|p| p.key);
+    let stream = futures::stream::unfold(rx, move |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(json) => Event::default().event("block").data(json.as_str()),
+            Ok(ev) => {
+                let receipts: Vec<&deltachain_protocol::Receipt> = ev
+                    .receipts
+                    .iter()
+                    .zip(&ev.senders)
+                    .filter(|(_, sender)| everything || Some(**sender) == me)
+                    .map(|(r, _)| r)
+                    .collect();
+                let json = json!({
+                    "height": ev.height,
+                    "hash": ev.hash,
+                    "time_ms": ev.time_ms,
+                    "tx_count": ev.receipts.len(),
+                    "receipts": receipts,
+                });
+                Event::default().event("block").data(json.to_string())
+            }
             // A slow subscriber skips ahead rather than holding memory.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 Event::default().event("lagged").data(n.to_string())

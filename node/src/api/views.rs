@@ -49,7 +49,10 @@ impl<'a> Names<'a> {
         }
         let name = match self.store.member(key)? {
             Some(m) => m.name,
-            None => format!("former or unknown member {}", &key.to_hex()[..8]),
+            None => match self.store.enterprise_of(key)? {
+                Some(uscc) => format!("enterprise {uscc}"),
+                None => format!("former or unknown member {}", &key.to_hex()[..8]),
+            },
         };
         self.cache.insert(*key, name.clone());
         Ok(Party {

@@ -35,12 +35,13 @@ fn member(name: &str, seed: u8, roles: &[Role]) -> (MemberInfo, Keypair) {
 
 impl World {
     fn new() -> World {
-        let specs: [(&'static str, u8, &[Role]); 5] = [
+        let specs: [(&'static str, u8, &[Role]); 6] = [
             ("bank-shanghai", 1, &[Role::CreditReporter, Role::Lender]),
             ("bank-nanjing", 2, &[Role::CreditReporter, Role::Lender]),
             ("ipo-hangzhou", 3, &[Role::IpRegistrar]),
             ("regulator", 4, &[Role::Regulator]),
             ("reader", 5, &[Role::Reader]),
+            ("amr", 6, &[Role::EnterpriseRegistrar]),
         ];
         let mut members = Vec::new();
         let mut keys = BTreeMap::new();
@@ -61,6 +62,9 @@ impl World {
             members,
             enterprises: Vec::new(),            params: ConsensusParams::default(),
         };
+        keys.insert("validator", Keypair::from_secret([99; 32]));
+        keys.insert("ent-a", Keypair::from_secret([30; 32]));
+        keys.insert("ent-a-new", Keypair::from_secret([31; 32]));
         let (writes, root) = genesis_state(&genesis);
         let mut w = World {
             chain: genesis.chain_id.clone(),
@@ -580,4 +584,120 @@ proptest! {
         prop_assert_eq!(rc1, rc2);
         prop_assert_eq!(s1, s2);
     }
+}
+
+fn consent_payload(w: &World, signer: &str, id: &str, until: &str) -> Payload {
+    Payload::ConsentGrant(
+        Consent {
+            chain_id: w.chain.clone(),
+            enterprise: ENT_A.into(),
+            grantee: w.keys["bank-shanghai"].public(),
+            scope: Scope::Credit,
+            purpose: Purpose::LoanApproval,
+            not_before: date("2026-11-01"),
+            until: date(until),
+            consent_id: id.into(),
+        }
+        .sign(&w.keys[signer]),
+    )
+}
+
+fn audit_entry(w: &World) -> AuditEntry {
+    AuditEntry {
+        time_ms: 1,
+        requester: w.keys["bank-shanghai"].public(),
+        enterprise: ENT_A.into(),
+        route: AuditRoute::EnterpriseRecords,
+        purpose: Some(Purpose::LoanApproval),
+        basis: AccessBasis::Consent {
+            consent_id: "c1".into(),
+        },
+        outcome: AuditOutcome::Granted,
+        response_hash: Hash([1; 32]),
+    }
+}
+
+#[test]
+fn enterprise_keys_consents_revocations_and_audit_batches() {
+    let mut w = World::new();
+    let reason = |r: Receipt| r.reason.unwrap_or_default();
+    let r = w.one("bank-shanghai", consent_payload(&w, "ent-a", "c1", "2027-06-30"));
+    assert!(reason(r).contains("has no key on chain"));
+    let bind = |w: &World, who: &str| {
+        Payload::EnterpriseKey(EnterpriseKey {
+            uscc: ENT_A.into(),
+            public_key: w.keys[who].public(),
+        })
+    };
+    let r = w.one("reader", bind(&w, "ent-a"));
+    assert!(reason(r).contains("enterprise_registrar"));
+    assert_eq!(w.one("amr", bind(&w, "ent-a")).outcome, Outcome::Applied);
+    let r = w.one("amr", bind(&w, "bank-nanjing"));
+    assert!(reason(r).contains("belongs to member"), "a member's key is not an enterprise's");
+
+    // Grant: signed by the enterprise, submitted by the grantee bank.
+    assert_eq!(
+        w.one("bank-shanghai", consent_payload(&w, "ent-a", "c1", "2027-06-30")).outcome,
+        Outcome::Applied
+    );
+    let r = w.one("bank-nanjing", consent_payload(&w, "ent-a", "c1", "2027-06-30"));
+    assert!(reason(r).contains("already used"));
+    let r = w.one("bank-shanghai", consent_payload(&w, "ent-a-new", "c2", "2027-06-30"));
+    assert!(reason(r).contains("not signed by the key bound"));
+    let r = w.one("bank-shanghai", consent_payload(&w, "ent-a", "c3", "2026-11-02"));
+    assert!(reason(r).contains("ended on"));
+    let mut other_chain = consent_payload(&w, "ent-a", "c4", "2027-06-30");
+    if let Payload::ConsentGrant(c) = &mut other_chain {
+        c.consent.chain_id = "elsewhere".into();
+        *c = c.consent.clone().sign(&w.keys["ent-a"]);
+    }
+    assert!(reason(w.one("bank-shanghai", other_chain)).contains("for chain"));
+    let rec: ConsentRecord = codec::decode(&w.state[&keys::consent("c1")], 1 << 20, "c").unwrap();
+    assert!(rec.active(date("2026-11-27")));
+    assert!(!rec.active(date("2027-07-01")), "expired after until");
+    assert!(!rec.active(date("2026-10-31")), "not before not_before");
+
+    // Revoke: the enterprise itself submits, with no membership.
+    let forged = ConsentRevoke::sign(&w.chain, "c1", &w.keys["bank-shanghai"]);
+    let r = w.one("bank-nanjing", Payload::ConsentRevoke(forged));
+    assert!(reason(r).contains("not signed by the key bound"));
+    let revoke = ConsentRevoke::sign(&w.chain, "c1", &w.keys["ent-a"]);
+    assert_eq!(
+        w.one("ent-a", Payload::ConsentRevoke(revoke.clone())).outcome,
+        Outcome::Applied
+    );
+    let rec: ConsentRecord = codec::decode(&w.state[&keys::consent("c1")], 1 << 20, "c").unwrap();
+    assert!(!rec.active(date("2026-11-27")));
+    assert!(reason(w.one("bank-nanjing", Payload::ConsentRevoke(revoke))).contains("already revoked"));
+    // An enterprise key may not send anything else.
+    let r = w.one("ent-a", bind(&w, "ent-a-new"));
+    assert!(reason(r).contains("not a member"));
+
+    // Rebinding moves the key: the old one no longer names the enterprise.
+    assert_eq!(w.one("amr", bind(&w, "ent-a-new")).outcome, Outcome::Applied);
+    assert!(!w.state.contains_key(&keys::enterprise_of(&w.keys["ent-a"].public())));
+
+    // Audit batches: only validators, once each, no gaps.
+    let batch = |first_seq: u64, n: usize, w: &World| {
+        Payload::AuditBatch(AuditBatch {
+            first_seq,
+            entries: vec![audit_entry(w); n],
+        })
+    };
+    let r = w.one("bank-shanghai", batch(0, 2, &w));
+    assert!(reason(r).contains("not a validator"));
+    assert_eq!(w.one("validator", batch(0, 2, &w)).outcome, Outcome::Applied);
+    assert!(reason(w.one("validator", batch(0, 2, &w))).contains("already recorded"));
+    assert!(reason(w.one("validator", batch(5, 1, &w))).contains("audit gap"));
+    // Overlapping resend: only the new entry is added.
+    assert_eq!(w.one("validator", batch(1, 2, &w)).outcome, Outcome::Applied);
+    let count: u64 = codec::decode(&w.state[keys::AUDIT_COUNT], 16, "n").unwrap();
+    assert_eq!(count, 3);
+    let next: u64 = codec::decode(
+        &w.state[&keys::audit_next(&w.keys["validator"].public())],
+        16,
+        "n",
+    )
+    .unwrap();
+    assert_eq!(next, 3);
 }

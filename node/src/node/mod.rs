@@ -68,6 +68,10 @@ pub struct CommittedEvent {
     pub time_ms: u64,
     /// Receipts in block order.
     pub receipts: Vec<Receipt>,
+    /// The sender of each transaction, so that each subscriber is shown
+    /// only its own receipts (not part of the JSON).
+    #[serde(skip)]
+    pub senders: Vec<deltachain_protocol::PublicKey>,
 }
 
 /// State shared by the event loop and the API.
@@ -90,13 +94,17 @@ pub struct Shared {
     pub status: RwLock<Status>,
     /// Committed blocks, as JSON lines, for SSE subscribers (bounded; slow
     /// subscribers skip ahead).
-    pub events: broadcast::Sender<Arc<String>>,
+    pub events: broadcast::Sender<Arc<CommittedEvent>>,
     /// Counters.
     pub metrics: Metrics,
     /// Newly admitted transactions to gossip.
     pub gossip: mpsc::Sender<Vec<u8>>,
     /// Connected peer count.
     pub peers: Box<dyn Fn() -> usize + Send + Sync>,
+    /// The query audit trail.
+    pub audit: crate::audit::AuditLog,
+    /// Nonces of signed API requests seen inside their validity.
+    pub replay: crate::api::auth::ReplayCache,
 }
 
 impl Shared {
@@ -358,6 +366,15 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     let (gossip_tx, gossip_rx) = mpsc::channel(65_536);
     let (events, _) = broadcast::channel(256);
+    let is_validator = genesis
+        .validators
+        .iter()
+        .any(|v| v.public_key == key.public());
+    let audit = if is_validator {
+        crate::audit::start(&store, store.audit_next(&key.public())?)?
+    } else {
+        crate::audit::AuditLog::disabled()
+    };
     let net_for_peers = net.clone();
     let shared = Arc::new(Shared {
         genesis_hash: genesis.hash(),
@@ -380,6 +397,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         gossip: gossip_tx,
         peers: Box::new(move || net_for_peers.peer_count()),
         genesis: genesis.clone(),
+        audit,
+        replay: Default::default(),
     });
     shared.metrics.height.store(tip.height, Ordering::Relaxed);
 
@@ -399,6 +418,15 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         config.api.clone(),
         shutdown_rx.clone(),
     ));
+
+    if is_validator {
+        crate::audit::spawn_shipper(
+            shared.clone(),
+            key.clone(),
+            Duration::from_millis(config.audit.ship_interval_ms),
+            shutdown_rx.clone(),
+        );
+    }
 
     let wal = load_wal(&store, tip.height + 1)?;
     let sign_state =
@@ -1087,10 +1115,10 @@ impl Loop {
             hash: block.hash(),
             time_ms: block.header.time_ms,
             receipts: executed.outcome.receipts,
+            senders: block.txs.iter().map(|t| t.tx.sender).collect(),
         };
-        if let Ok(json) = serde_json::to_string(&event) {
-            let _ = self.shared.events.send(Arc::new(json));
-        }
+        let event = Arc::new(event);
+        let _ = self.shared.events.send(event.clone());
         info!(height, hash = %event.hash.short(), txs = block.txs.len(), rejected, round = cert.round, synced, "committed block");
         Ok(())
     }

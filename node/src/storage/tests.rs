@@ -4,7 +4,7 @@ use deltachain_protocol::*;
 
 use super::*;
 use crate::executor::validate_block;
-use crate::testkit::TestChain;
+use crate::testkit::{TestChain, DEMO_MEMBERS};
 
 const ENT: &str = "91350100M000100Y43";
 
@@ -72,7 +72,7 @@ fn commit_query_and_reopen() {
             .unwrap(),
         1
     );
-    assert_eq!(store.members(100).unwrap().len(), 5);
+    assert_eq!(store.members(100).unwrap().len(), DEMO_MEMBERS.len());
     let tip = store.tip();
     drop(store);
     let store = Store::open(dir.path(), &chain.genesis).unwrap();
