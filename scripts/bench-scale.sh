@@ -64,7 +64,7 @@ echo "== mixed load (adds patents and pledges)" >&2
     --txs 20000 --senders 64 $(procs) | tail -1 | sed 's/^{/{"phase":"mixed",/'
 
 echo "== queries" >&2
-"$BIN/deltachain-bench" --nodes "http://127.0.0.1:$((PORT + 1))" --query 4000 | sed 's/^{/{"phase":"query",/'
+"$BIN/deltachain-bench" --nodes "http://127.0.0.1:$((PORT + 1))" --regulator-key "$NET/members/regulator.key" --query 4000 | sed 's/^{/{"phase":"query",/'
 
 TIP=$(height "http://127.0.0.1:$PORT")
 echo "== catch-up of a fresh full node to height $TIP" >&2

@@ -28,8 +28,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use deltachain_protocol::{
-    BlockHeader, CommitCertificate, Hash, Keypair, Payload, PublicKey, Receipt, SignedTransaction,
-    Transaction,
+    BlockHeader, CommitCertificate, Hash, Keypair, Payload, PublicKey, Purpose, Receipt,
+    SignedTransaction, Transaction,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -213,11 +213,21 @@ pub struct Committed {
 }
 
 /// Typed client for one node.
+///
+/// With a key ([`Client::with_key`]) every request carries an RFC 9421
+/// signature by that key: `@method`, `@path`, `@query`, the body's
+/// `content-digest` and the purpose header when there are any, valid for
+/// [`SIGNATURE_VALIDITY_SECS`] with a fresh nonce. Without one, only the
+/// public routes answer.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    key: Option<std::sync::Arc<Keypair>>,
 }
+
+/// How long a request signature stays valid.
+pub const SIGNATURE_VALIDITY_SECS: i64 = 60;
 
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -230,28 +240,90 @@ struct ErrorInner {
     message: String,
 }
 
+/// A nonce unique to this process: a random prefix read once and a counter.
+fn next_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        use std::io::Read;
+        let mut b = [0u8; 12];
+        let got = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+        if got.is_err() {
+            // No /dev/urandom: time and pid still make a collision within
+            // one key's 60-second window practically impossible.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            b[..8].copy_from_slice(&(t as u64).to_le_bytes());
+            b[8..].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        hex::encode(b)
+    });
+    format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 impl Client {
-    /// A client for the node at `base` (e.g. `http://127.0.0.1:7070`).
+    /// A client for the node at `base` (`http://127.0.0.1:7070` or
+    /// `https://...`), trusting the system's root certificates.
     pub fn new(base: &str) -> Result<Client, ClientError> {
+        Client::with_ca(base, None)
+    }
+
+    /// A client that also trusts the PEM certificate(s) in `ca`, for a
+    /// consortium that runs its own certificate authority.
+    pub fn with_ca(base: &str, ca: Option<&Path>) -> Result<Client, ClientError> {
         let base = base.trim().trim_end_matches('/').to_string();
-        if base.starts_with("https://") {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(ClientError::Input(format!(
-                "--node {:?}: HTTPS is not supported yet; use the node's http:// address (TLS is planned)",
+                "--node {:?} must be a URL like http://127.0.0.1:7070 or https://node.example:7443",
                 deltachain_protocol::validate::truncate(&base)
             )));
         }
-        if !base.starts_with("http://") {
-            return Err(ClientError::Input(format!(
-                "--node {:?} must be a URL like http://127.0.0.1:7070",
-                deltachain_protocol::validate::truncate(&base)
-            )));
-        }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| {
+                ClientError::Input(format!("cannot read CA file {}: {e}", ca.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ClientError::Input(format!(
+                    "CA file {} holds no PEM certificate: {e}",
+                    ca.display()
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(ClientError::Input(format!(
+                    "CA file {} holds no PEM certificate",
+                    ca.display()
+                )));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Input(e.to_string()))?;
-        Ok(Client { base, http })
+        Ok(Client {
+            base,
+            http,
+            key: None,
+        })
+    }
+
+    /// The same client, signing every request with `key`.
+    pub fn with_key(mut self, key: Keypair) -> Client {
+        self.key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    /// The signing key's public half, if any.
+    pub fn public_key(&self) -> Option<PublicKey> {
+        self.key.as_ref().map(|k| k.public())
     }
 
     /// The node URL.
@@ -292,11 +364,83 @@ impl Client {
         }
     }
 
+    /// Builds a request, signed when the client has a key.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        purpose: Option<Purpose>,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        let url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| ClientError::Input(format!("bad URL for {path}: {e}")))?;
+        let mut headers: Vec<(&'static str, String)> = Vec::new();
+        if let Some(p) = purpose {
+            headers.push((deltachain_protocol::httpsig::PURPOSE_HEADER, p.to_string()));
+        }
+        if let Some(b) = &body {
+            headers.push(("content-type", "application/json".into()));
+            headers.push((
+                "content-digest",
+                deltachain_protocol::httpsig::content_digest(b),
+            ));
+        }
+        let mut req = self.http.request(method.clone(), url.clone());
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        if let Some(key) = &self.key {
+            let lookup = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let authority = url.authority().to_string();
+            let r = deltachain_protocol::httpsig::Request {
+                method: method.as_str(),
+                authority: &authority,
+                path: url.path(),
+                query: url.query(),
+                header: &lookup,
+            };
+            let covered: Vec<&str> = headers
+                .iter()
+                .map(|(k, _)| *k)
+                .filter(|k| *k != "content-type")
+                .collect();
+            let created = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let sig = deltachain_protocol::httpsig::sign(
+                key,
+                &r,
+                &covered,
+                created,
+                SIGNATURE_VALIDITY_SECS,
+                &next_nonce(),
+            )
+            .map_err(|e| ClientError::Input(format!("cannot sign the request: {e}")))?;
+            req = req
+                .header("signature-input", sig.signature_input)
+                .header("signature", sig.signature);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        Ok(req)
+    }
+
     /// GET a path, returning JSON.
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.get_for(path, None).await
+    }
+
+    /// GET a path with a signed purpose (reads of enterprise data).
+    pub async fn get_for(&self, path: &str, purpose: Option<Purpose>) -> Result<Value, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path, None, purpose)?
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -304,10 +448,9 @@ impl Client {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Input(e.to_string()))?;
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
+            .request(reqwest::Method::POST, path, Some(bytes), None)?
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -384,22 +527,86 @@ impl Client {
         self.get(&format!("/v1/blocks/{id}")).await
     }
 
-    /// `GET /v1/enterprises/{uscc}`.
+    /// `GET /v1/enterprises/{uscc}`: every city's records, for a reader the
+    /// enterprise consented to (for `purpose`), a regulator or the
+    /// enterprise itself.
     pub async fn enterprise(
+        &self,
+        uscc: &str,
+        purpose: Purpose,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Value, ClientError> {
+        self.get_for(
+            &format!("/v1/enterprises/{uscc}?offset={offset}&limit={limit}"),
+            Some(purpose),
+        )
+        .await
+    }
+
+    /// `GET /v1/enterprises/{uscc}?own=true`: only the records this
+    /// client's key reported itself (no consent needed).
+    pub async fn enterprise_own(
         &self,
         uscc: &str,
         offset: usize,
         limit: usize,
     ) -> Result<Value, ClientError> {
         self.get(&format!(
-            "/v1/enterprises/{uscc}?offset={offset}&limit={limit}"
+            "/v1/enterprises/{uscc}?own=true&offset={offset}&limit={limit}"
         ))
         .await
+    }
+
+    /// `GET /v1/enterprises/{uscc}/queries`: who read the enterprise's data
+    /// (for the enterprise itself and regulators).
+    pub async fn queries(&self, uscc: &str, offset: usize, limit: usize) -> Result<Value, ClientError> {
+        self.get(&format!(
+            "/v1/enterprises/{uscc}/queries?offset={offset}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// `GET /v1/queries?requester=KEY`: one requester's reads (regulators,
+    /// or the requester itself).
+    pub async fn queries_by(
+        &self,
+        requester: &PublicKey,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Value, ClientError> {
+        self.get(&format!(
+            "/v1/queries?requester={requester}&offset={offset}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// `GET /v1/consents/{id}`.
+    pub async fn consent(&self, id: &str) -> Result<Value, ClientError> {
+        self.get(&format!("/v1/consents/{id}")).await
     }
 
     /// `GET /v1/ip/{ip_id}`.
     pub async fn ip(&self, ip_id: &str) -> Result<Value, ClientError> {
         self.get(&format!("/v1/ip/{ip_id}")).await
+    }
+
+    /// `GET /v1/events`: the server-sent event stream of committed blocks
+    /// (signed, so a member sees its own receipts and a regulator all).
+    /// The response streams until the node closes it.
+    pub async fn events(&self) -> Result<reqwest::Response, ClientError> {
+        let resp = self
+            .request(reqwest::Method::GET, "/v1/events", None, None)?
+            .timeout(Duration::from_secs(7 * 24 * 3600))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(self.handle(resp).await.err().unwrap_or(ClientError::Decode(
+                "the event stream was refused".into(),
+            )));
+        }
+        Ok(resp)
     }
 
     /// `GET /v1/validators`.
@@ -421,8 +628,9 @@ impl Client {
         payload
             .validate()
             .map_err(|e| ClientError::Input(format!("invalid {e}")))?;
-        let status = self.status().await?;
-        let account = self.account(&key.public()).await?;
+        let signer = self.signed_by(key);
+        let status = signer.status().await?;
+        let account = signer.account(&key.public()).await?;
         Ok(Transaction {
             chain_id: status.chain_id,
             sender: key.public(),
@@ -440,14 +648,24 @@ impl Client {
         timeout: Duration,
     ) -> Result<Committed, ClientError> {
         let tx = self.sign(key, payload).await?;
-        self.follow(&tx, tokio::time::Instant::now() + timeout)
+        self.signed_by(key)
+            .follow(&tx, tokio::time::Instant::now() + timeout)
             .await
+    }
+
+    /// This client signing with `key` (itself if it already does).
+    fn signed_by(&self, key: &Keypair) -> Client {
+        match &self.key {
+            Some(k) if k.public() == key.public() => self.clone(),
+            _ => self.clone().with_key(key.clone()),
+        }
     }
 
     /// Submits `tx` and follows it to its receipt until `deadline`, through
     /// dropped connections and node restarts: a node that restarted and
     /// lost its mempool gets the same signed transaction again (it can be
-    /// applied only once).
+    /// applied only once). The client must sign with the sender's key (or a
+    /// regulator's) to read the receipt.
     pub async fn follow(
         &self,
         tx: &SignedTransaction,

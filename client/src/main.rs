@@ -19,7 +19,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use deltachain_client::records::{self, fen_to_yuan};
 use deltachain_client::{verify, Client, ClientError};
-use deltachain_protocol::{Genesis, Hash, Outcome};
+use deltachain_protocol::{Genesis, Hash, Outcome, Purpose};
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
 
@@ -61,6 +61,14 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Key file that signs every request (and submitted transactions): a
+    /// member's key, or an enterprise's for its own records. Without one,
+    /// only the public routes answer.
+    #[arg(long, global = true, env = "DELTACHAIN_KEY")]
+    key: Option<PathBuf>,
+    /// Extra PEM certificate authority to trust for https:// nodes.
+    #[arg(long, global = true, env = "DELTACHAIN_CA")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,8 +81,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sign and submit a record.
+    /// Sign and submit a record (signed with --key).
     Submit(Submit),
+    /// Enterprise consents: sign one with the enterprise's key, or show one.
+    #[command(subcommand)]
+    Consent(ConsentCmd),
     /// Query the chain.
     #[command(subcommand)]
     Query(Query),
@@ -100,11 +111,49 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConsentCmd {
+    /// Sign a consent with the enterprise's key and write it to a file for
+    /// the grantee to submit (`deltachain submit consent-grant --file`).
+    Sign {
+        /// The enterprise's key file.
+        #[arg(long)]
+        enterprise_key: PathBuf,
+        /// The enterprise's USCC; by default taken from a key file named
+        /// `enterprise-<USCC>.key`, or from the node's record of the key.
+        #[arg(long)]
+        uscc: Option<String>,
+        /// The member allowed to read: its name or public key (hex).
+        #[arg(long)]
+        grantee: String,
+        /// credit, ip, receivables or all.
+        #[arg(long)]
+        scope: String,
+        /// loan_approval, post_loan_management or guarantee_review.
+        #[arg(long)]
+        purpose: String,
+        /// First day in force, YYYY-MM-DD (default: today, UTC).
+        #[arg(long)]
+        not_before: Option<String>,
+        /// Last day in force, YYYY-MM-DD (at most a year after --not-before).
+        #[arg(long)]
+        until: String,
+        /// The consent's id (default: a random one).
+        #[arg(long)]
+        consent_id: Option<String>,
+        /// File to write (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show a consent and whether it is in force (enterprise, grantee or regulator).
+    Show {
+        /// The consent's id.
+        id: String,
+    },
+}
+
 #[derive(Args)]
 struct Submit {
-    /// Member key file.
-    #[arg(long)]
-    key: PathBuf,
     /// Wait until the transaction is committed and show its receipt. If the
     /// node drops meanwhile, keep asking until --timeout; if the outcome is
     /// still unknown then, exit 4 (resubmitting is safe: the same signed
@@ -236,14 +285,49 @@ enum Record {
         #[arg(long)]
         roles: String,
     },
+    /// Bind or replace an enterprise's key (enterprise_registrar).
+    EnterpriseKey {
+        /// The enterprise's USCC.
+        #[arg(long)]
+        uscc: String,
+        /// Its public key (hex).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Put a consent the enterprise signed on chain (any member).
+    ConsentGrant {
+        /// The file `deltachain consent sign` wrote.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Revoke a consent, signed with the enterprise's key (submitted with
+    /// --key if given, else by the enterprise itself).
+    ConsentRevoke {
+        /// The consent's id.
+        #[arg(long)]
+        consent_id: String,
+        /// The enterprise's key file.
+        #[arg(long)]
+        enterprise_key: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum Query {
-    /// An enterprise's credit records from every city and the IP it owns.
+    /// An enterprise's credit records from every city and the IP it owns
+    /// (needs the enterprise's consent, a regulator's key or the
+    /// enterprise's own key).
     Enterprise {
         /// USCC.
         uscc: String,
+        /// Why you read: loan_approval, post_loan_management,
+        /// guarantee_review, supervision (regulators) or self_inquiry (the
+        /// enterprise). Signed and recorded in the enterprise's query log.
+        #[arg(long, env = "DELTACHAIN_PURPOSE")]
+        purpose: Option<String>,
+        /// Only the records you reported yourself (no consent needed).
+        #[arg(long)]
+        own: bool,
         /// Skip this many records (newest first).
         #[arg(long, default_value_t = 0)]
         offset: usize,
@@ -255,6 +339,21 @@ enum Query {
     Ip {
         /// Patent number or registration id.
         ip_id: String,
+    },
+    /// Who read an enterprise's data: its query log, for the enterprise
+    /// itself and regulators. With --requester instead, one requester's reads.
+    Queries {
+        /// The enterprise's USCC.
+        uscc: Option<String>,
+        /// A requester's public key (regulators; or your own).
+        #[arg(long, conflicts_with = "uscc")]
+        requester: Option<String>,
+        /// Skip this many entries (newest first).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Show at most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
 }
 
@@ -352,9 +451,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let client = Client::new(&cli.node)?;
+    let base = Client::with_ca(&cli.node, cli.ca.as_deref())?;
+    let key = match &cli.key {
+        Some(path) => Some(deltachain_client::load_key(path)?),
+        None => None,
+    };
+    let client = match &key {
+        Some(k) => base.clone().with_key(k.clone()),
+        None => base.clone(),
+    };
     match cli.command {
-        Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Keygen { .. } => return Ok(()),
+        Command::Consent(cmd) => consent_cmd(&client, &base, cmd, json_out).await?,
         Command::Status => {
             let v = client.get("/v1/status").await?;
             if json_out {
@@ -378,6 +486,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Submit(sub) => {
+            let mut sender: Option<deltachain_protocol::Keypair> = None;
             let payload = match sub.record {
                 Record::Credit {
                     enterprise,
@@ -427,8 +536,30 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Record::MemberRoles { public_key, roles } => {
                     records::set_roles(&public_key, &roles)?
                 }
+                Record::EnterpriseKey { uscc, public_key } => {
+                    records::enterprise_key(&uscc, &public_key)?
+                }
+                Record::ConsentGrant { file } => {
+                    records::consent_grant(records::read_consent(&file)?)?
+                }
+                Record::ConsentRevoke {
+                    consent_id,
+                    enterprise_key,
+                } => {
+                    let ent = deltachain_client::load_key(&enterprise_key)?;
+                    let chain_id = client.status().await?.chain_id;
+                    let p = records::consent_revoke(&chain_id, &consent_id, &ent)?;
+                    if key.is_none() {
+                        // The enterprise submits its revocation itself.
+                        sender = Some(ent);
+                    }
+                    p
+                }
             };
-            let key = deltachain_client::load_key(&sub.key)?;
+            let key = sender.or(key).ok_or_else(|| {
+                usage("submit needs a signing key: --key FILE or DELTACHAIN_KEY")
+            })?;
+            let client = base.clone().with_key(key.clone());
             let tx = client.sign(&key, payload).await?;
             let hash = tx.hash();
             // The hash first: whatever happens to the connection from here
@@ -479,14 +610,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Query(Query::Enterprise {
             uscc,
+            purpose,
+            own,
             offset,
             limit,
         }) => {
             let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
             deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
-            let v = client
-                .enterprise(&uscc, offset, limit.clamp(1, 500))
-                .await?;
+            let v = if own {
+                client
+                    .enterprise_own(&uscc, offset, limit.clamp(1, 500))
+                    .await?
+            } else {
+                let purpose = purpose
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "reading an enterprise's records needs --purpose (one of {}), or --own for the records you reported",
+                            purposes()
+                        ))
+                    })?
+                    .parse::<Purpose>()
+                    .map_err(|e| usage(format!("--purpose: {e}")))?;
+                client
+                    .enterprise(&uscc, purpose, offset, limit.clamp(1, 500))
+                    .await?
+            };
             if json_out {
                 out!("{v:#}");
                 return Ok(());
@@ -552,6 +700,56 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                                 )
                             };
                             vec![s(&i["ip_id"]), s(&i["kind"]), s(&i["title"]), pledge]
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Command::Query(Query::Queries {
+            uscc,
+            requester,
+            offset,
+            limit,
+        }) => {
+            let limit = limit.clamp(1, 500);
+            let v = match (uscc, requester) {
+                (Some(uscc), _) => {
+                    let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
+                    deltachain_protocol::validate::uscc("uscc", &uscc)
+                        .map_err(|e| usage(e.to_string()))?;
+                    client.queries(&uscc, offset, limit).await?
+                }
+                (None, Some(r)) => {
+                    let r = deltachain_protocol::PublicKey::from_hex(r.trim())
+                        .map_err(|e| usage(format!("--requester: {e}")))?;
+                    client.queries_by(&r, offset, limit).await?
+                }
+                (None, None) => {
+                    return Err(usage(
+                        "say whose queries: an enterprise's USCC, or --requester KEY",
+                    ))
+                }
+            };
+            if json_out {
+                out!("{v:#}");
+                return Ok(());
+            }
+            let list = v["queries"].as_array().cloned().unwrap_or_default();
+            out!("{} quer(ies) on chain (newest first)", list.len());
+            if !list.is_empty() {
+                table(
+                    &["TIME", "REQUESTER", "ENTERPRISE", "PURPOSE", "BASIS", "OUTCOME", "NODE"],
+                    list.iter()
+                        .map(|q| {
+                            vec![
+                                s(&q["time"]),
+                                s(&q["requester_name"]),
+                                s(&q["enterprise"]),
+                                s(&q["purpose"]),
+                                basis(&q["basis"]),
+                                outcome(&q["outcome"]),
+                                s(&q["serving_node_name"]),
+                            ]
                         })
                         .collect(),
                 );
@@ -751,6 +949,179 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         message: format!("NOT VERIFIED: {e}"),
                     });
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn purposes() -> String {
+    Purpose::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `{"consent": {"consent_id": "c-1"}}` as `consent c-1`.
+fn basis(v: &Value) -> String {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, inner)| match inner.get("consent_id") {
+                Some(id) => format!("{k} {}", s(id)),
+                None => k.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => s(other),
+    }
+}
+
+/// `{"refused": {"code": "consent_required"}}` as `refused: consent_required`.
+fn outcome(v: &Value) -> String {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, inner)| format!("{k}: {}", s(&inner["code"])))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => s(other),
+    }
+}
+
+fn today_utc() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    deltachain_protocol::Date::from_unix_ms(ms).to_string()
+}
+
+async fn consent_cmd(
+    client: &Client,
+    base: &Client,
+    cmd: ConsentCmd,
+    json_out: bool,
+) -> Result<(), Failure> {
+    match cmd {
+        ConsentCmd::Show { id } => {
+            let v = client.consent(id.trim()).await?;
+            if json_out {
+                out!("{v:#}");
+                return Ok(());
+            }
+            let c = &v["consent"];
+            out!("consent {}", s(&c["consent_id"]));
+            out!("  enterprise  {}", s(&c["enterprise"]));
+            out!("  grantee     {}", s(&c["grantee"]));
+            out!("  scope       {}", s(&c["scope"]));
+            out!("  purpose     {}", s(&c["purpose"]));
+            out!("  in force    {} to {}", s(&c["not_before"]), s(&c["until"]));
+            out!("  granted     at height {} ({})", s(&v["height"]), short(&v["tx_hash"]));
+            if !v["revoked_height"].is_null() {
+                out!("  revoked     at height {}", s(&v["revoked_height"]));
+            }
+            out!(
+                "  status      {} as of {}",
+                if v["active"] == true { "ACTIVE" } else { "not in force" },
+                s(&v["as_of"])
+            );
+        }
+        ConsentCmd::Sign {
+            enterprise_key,
+            uscc,
+            grantee,
+            scope,
+            purpose,
+            not_before,
+            until,
+            consent_id,
+            out,
+        } => {
+            let ent = deltachain_client::load_key(&enterprise_key)?;
+            // The enterprise's own client: it may read its account and the
+            // member list.
+            let ent_client = base.clone().with_key(ent.clone());
+            let uscc = match uscc {
+                Some(u) => deltachain_protocol::validate::normalize_uscc(&u),
+                None => {
+                    let from_name = enterprise_key
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.strip_prefix("enterprise-"))
+                        .and_then(|n| n.strip_suffix(".key"))
+                        .map(str::to_string);
+                    match from_name {
+                        Some(u) if deltachain_protocol::validate::uscc("uscc", &u).is_ok() => u,
+                        _ => {
+                            let acct = ent_client.get(&format!("/v1/accounts/{}", ent.public())).await?;
+                            acct["enterprise"].as_str().map(str::to_string).ok_or_else(|| {
+                                usage(format!(
+                                    "key {} is not bound to an enterprise on this chain; pass --uscc, or have a registrar bind it with `submit enterprise-key`",
+                                    ent.public()
+                                ))
+                            })?
+                        }
+                    }
+                }
+            };
+            deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+            let grantee_key = match deltachain_protocol::PublicKey::from_hex(grantee.trim()) {
+                Ok(k) => k,
+                Err(_) => {
+                    let members = ent_client.members().await?;
+                    members["members"]
+                        .as_array()
+                        .and_then(|list| {
+                            list.iter().find(|m| m["name"].as_str() == Some(grantee.trim()))
+                        })
+                        .and_then(|m| m["public_key"].as_str())
+                        .and_then(|k| deltachain_protocol::PublicKey::from_hex(k).ok())
+                        .ok_or_else(|| {
+                            usage(format!(
+                                "--grantee {:?} is neither a public key nor the name of a member",
+                                deltachain_protocol::validate::truncate(&grantee)
+                            ))
+                        })?
+                }
+            };
+            let chain_id = base.status().await?.chain_id;
+            let id = consent_id.unwrap_or_else(|| {
+                format!("consent-{}", &deltachain_protocol::crypto::sha256(
+                    format!("{}{}{:?}", ent.public(), today_utc(), std::time::SystemTime::now()).as_bytes()
+                ).to_hex()[..16])
+            });
+            let not_before = not_before.unwrap_or_else(today_utc);
+            let signed = records::sign_consent(
+                &records::ConsentTerms {
+                    chain_id: &chain_id,
+                    enterprise: &uscc,
+                    grantee: grantee_key,
+                    scope: &scope,
+                    purpose: &purpose,
+                    not_before: &not_before,
+                    until: &until,
+                    consent_id: &id,
+                },
+                &ent,
+            )?;
+            let text = serde_json::to_string_pretty(&signed).map_err(|e| usage(e.to_string()))?;
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .map_err(|e| usage(format!("cannot create {}: {e}", out.display())))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.write_all(b"\n"))
+                .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+            if json_out {
+                out!("{}", json!({"consent_id": id, "file": out, "enterprise": uscc, "grantee": grantee_key}));
+            } else {
+                out!("consent {id} signed by enterprise {uscc}");
+                out!("  grantee {grantee_key}, scope {scope}, purpose {purpose}, {not_before} to {until}");
+                out!("  written to {}; the grantee submits it with `deltachain submit --key ITS_KEY consent-grant --file {}`", out.display(), out.display());
             }
         }
     }

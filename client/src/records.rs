@@ -6,6 +6,7 @@ use deltachain_protocol::{
     AddMember, Credit, CreditCorrection, CreditKind, Date, Hash, IpKind, IpPledge, IpRegister,
     IpRelease, IpTransfer, Payload, PublicKey, RemoveMember, Roles, SetRoles,
 };
+use deltachain_protocol::{Consent, Purpose, Scope, SignedConsent};
 
 use deltachain_protocol::validate::{normalize_ip_id, normalize_uscc};
 
@@ -199,6 +200,102 @@ pub fn set_roles(public_key: &str, role_list: &str) -> Result<Payload, ClientErr
         public_key: key(public_key)?,
         roles: roles(role_list)?,
     }))
+}
+
+/// Binds (or replaces) an enterprise's key (enterprise_registrar).
+pub fn enterprise_key(uscc: &str, public_key: &str) -> Result<Payload, ClientError> {
+    checked(Payload::EnterpriseKey(deltachain_protocol::EnterpriseKey {
+        uscc: normalize_uscc(uscc),
+        public_key: key(public_key)?,
+    }))
+}
+
+/// Largest consent file read.
+pub const MAX_CONSENT_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a signed consent file (as written by `deltachain consent sign`).
+pub fn read_consent(path: &std::path::Path) -> Result<SignedConsent, ClientError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)
+        .map_err(|e| input(format!("cannot read consent file {}: {e}", path.display())))?;
+    let mut text = String::new();
+    f.take(MAX_CONSENT_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| input(format!("cannot read consent file {}: {e}", path.display())))?;
+    if text.len() as u64 > MAX_CONSENT_FILE_BYTES {
+        return Err(input(format!(
+            "consent file {} is over {MAX_CONSENT_FILE_BYTES} bytes; it is not a consent",
+            path.display()
+        )));
+    }
+    let c: SignedConsent = serde_json::from_str(&text).map_err(|e| {
+        input(format!(
+            "consent file {} is not a signed consent: {e}",
+            path.display()
+        ))
+    })?;
+    c.consent
+        .validate()
+        .map_err(|e| input(format!("consent file {}: invalid {e}", path.display())))?;
+    Ok(c)
+}
+
+/// A consent grant from a signed consent.
+pub fn consent_grant(c: SignedConsent) -> Result<Payload, ClientError> {
+    checked(Payload::ConsentGrant(c))
+}
+
+/// What `deltachain consent sign` needs besides the enterprise's key.
+pub struct ConsentTerms<'a> {
+    /// The network's chain id.
+    pub chain_id: &'a str,
+    /// The enterprise's USCC.
+    pub enterprise: &'a str,
+    /// The member allowed to read.
+    pub grantee: PublicKey,
+    /// `credit`, `ip`, `receivables` or `all`.
+    pub scope: &'a str,
+    /// One of the purposes.
+    pub purpose: &'a str,
+    /// First day, `YYYY-MM-DD`.
+    pub not_before: &'a str,
+    /// Last day, `YYYY-MM-DD`.
+    pub until: &'a str,
+    /// The consent's id.
+    pub consent_id: &'a str,
+}
+
+/// A consent signed with the enterprise's key, checked before signing.
+pub fn sign_consent(
+    t: &ConsentTerms<'_>,
+    enterprise_key: &deltachain_protocol::Keypair,
+) -> Result<SignedConsent, ClientError> {
+    let consent = Consent {
+        chain_id: t.chain_id.to_string(),
+        enterprise: normalize_uscc(t.enterprise),
+        grantee: t.grantee,
+        scope: t.scope.parse::<Scope>().map_err(|e| input(format!("--scope: {e}")))?,
+        purpose: t
+            .purpose
+            .parse::<Purpose>()
+            .map_err(|e| input(format!("--purpose: {e}")))?,
+        not_before: date("not-before", t.not_before)?,
+        until: date("until", t.until)?,
+        consent_id: t.consent_id.to_string(),
+    };
+    consent.validate().map_err(|e| input(format!("invalid {e}")))?;
+    Ok(consent.sign(enterprise_key))
+}
+
+/// A revocation of `consent_id`, signed with the enterprise's key.
+pub fn consent_revoke(
+    chain_id: &str,
+    consent_id: &str,
+    enterprise_key: &deltachain_protocol::Keypair,
+) -> Result<Payload, ClientError> {
+    checked(Payload::ConsentRevoke(
+        deltachain_protocol::ConsentRevoke::sign(chain_id, consent_id.trim(), enterprise_key),
+    ))
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ fn an_unreachable_node_exits_3() {
 
     for out in [
         run(&["status"]),
-        run(&["query", "enterprise", USCC]),
+        run(&["query", "enterprise", USCC, "--purpose", "loan_approval"]),
         credit(&key, USCC, "2026-03-01"),
     ] {
         assert_eq!(code(&out), 3, "stderr: {}", stderr(&out));

@@ -218,20 +218,109 @@ impl Net {
     pub fn genesis(&self) -> PathBuf {
         self.dir.path().join("genesis.json")
     }
+
+    /// A member's key.
+    pub fn keypair(&self, name: &str) -> deltachain_protocol::Keypair {
+        deltachain_client::load_key(&self.member_key(name)).unwrap()
+    }
 }
 
 /// A plain HTTP/1.1 request over std, so tests need no HTTP tool on the
 /// machine. Returns (status, body).
 pub fn http(url: &str, method: &str, path: &str, body: Option<&[u8]>) -> Option<(u16, Vec<u8>)> {
+    http_with(url, method, path, body, &[])
+}
+
+/// [`http`] with an RFC 9421 signature by `key` (and a signed purpose
+/// header, if given), exactly as the client library signs.
+pub fn http_signed(
+    url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    key: &deltachain_protocol::Keypair,
+    purpose: Option<&str>,
+) -> Option<(u16, Vec<u8>)> {
+    let (headers, _) = signature_headers(url, method, path, body, key, purpose, 60);
+    http_with(url, method, path, body, &headers)
+}
+
+/// The headers that sign a request: `signature-input`, `signature`, and
+/// the purpose and content digest when present. Also returns the nonce.
+pub fn signature_headers(
+    url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    key: &deltachain_protocol::Keypair,
+    purpose: Option<&str>,
+    validity: i64,
+) -> (Vec<(String, String)>, String) {
+    use deltachain_protocol::httpsig;
+    static N: AtomicU16 = AtomicU16::new(0);
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some(p) = purpose {
+        headers.push((httpsig::PURPOSE_HEADER.into(), p.into()));
+    }
+    if let Some(b) = body.filter(|b| !b.is_empty()) {
+        headers.push(("content-digest".into(), httpsig::content_digest(b)));
+    }
+    let (p, q) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let lookup = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let addr = url.trim_start_matches("http://");
+    let req = httpsig::Request {
+        method,
+        authority: addr,
+        path: p,
+        query: q,
+        header: &lookup,
+    };
+    let names: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let nonce = format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        now
+    );
+    let sig = httpsig::sign(key, &req, &names, now, validity, &nonce).expect("sign");
+    headers.push(("signature-input".into(), sig.signature_input));
+    headers.push(("signature".into(), sig.signature));
+    (headers, nonce)
+}
+
+/// [`http`] with extra request headers.
+pub fn http_with(
+    url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(String, String)],
+) -> Option<(u16, Vec<u8>)> {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     s.write_all(head.as_bytes()).ok()?;
     s.write_all(body).ok()?;
     let mut buf = Vec::new();
@@ -240,6 +329,15 @@ pub fn http(url: &str, method: &str, path: &str, body: Option<&[u8]>) -> Option<
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, buf[split + 4..].to_vec()))
+}
+
+/// A signed GET returning JSON, or None unless the node answers 200.
+pub fn get_as(url: &str, path: &str, key: &deltachain_protocol::Keypair) -> Option<Value> {
+    let (status, body) = http_signed(url, "GET", path, None, key, None)?;
+    if status != 200 {
+        return None;
+    }
+    serde_json::from_slice(&body).ok()
 }
 
 /// GET returning JSON, or None if the node does not answer.
@@ -358,6 +456,19 @@ impl Dev {
     /// The genesis file.
     pub fn genesis(&self) -> PathBuf {
         self.dir.path().join("home/genesis.json")
+    }
+
+    /// A demo enterprise's key file.
+    pub fn enterprise_key(&self, uscc: &str) -> PathBuf {
+        self.key(&format!("enterprise-{uscc}"))
+    }
+
+    /// Runs `deltachain --node URL --key <member's key> <args>`.
+    pub fn cli_as(&self, member: &str, args: &[&str]) -> (i32, String, String) {
+        let key = self.key(member);
+        let mut all = vec!["--key", key.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.cli(&all)
     }
 
     /// Runs `deltachain --node URL <args>`.

@@ -88,7 +88,7 @@ fn double_pledge_is_refused_and_release_frees_the_patent() {
     );
     assert_eq!((code, v["outcome"].as_str()), (0, Some("applied")), "{v}");
 
-    let (code, out, _) = dev.cli(&["--json", "query", "ip", PATENT]);
+    let (code, out, _) = dev.cli_as("bank-hefei", &["--json", "query", "ip", PATENT]);
     assert_eq!(code, 0);
     let ip: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(ip["active_pledge"]["pledgee"], "bank-nanjing");
@@ -98,7 +98,7 @@ fn double_pledge_is_refused_and_release_frees_the_patent() {
         4,
         "registered, pledged, released, pledged"
     );
-    let (code, out, _) = dev.cli(&["query", "ip", PATENT]);
+    let (code, out, _) = dev.cli_as("bank-hefei", &["query", "ip", PATENT]);
     assert_eq!(code, 0);
     assert!(
         out.contains("bank-nanjing for 5000000.00 CNY until 2028-01-31"),
@@ -195,7 +195,8 @@ fn credit_story_across_two_banks() {
     );
     assert_eq!(code, 0);
 
-    let (code, out, _) = dev.cli(&["--json", "query", "enterprise", ENT]);
+    let sup = ["--purpose", "supervision"];
+    let (code, out, _) = dev.cli_as("regulator", &["--json", "query", "enterprise", ENT, sup[0], sup[1]]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["total_credit_records"], 4);
@@ -204,7 +205,7 @@ fn credit_story_across_two_banks() {
     assert_eq!(records[0]["reporter"]["name"], "bank-nanjing");
     assert_eq!(records[3]["reporter"]["name"], "bank-shanghai");
     assert_eq!(records[3]["status"], "corrected");
-    let (code, out, _) = dev.cli(&["query", "enterprise", ENT]);
+    let (code, out, _) = dev.cli_as("regulator", &["query", "enterprise", ENT, sup[0], sup[1]]);
     assert_eq!(code, 0);
     for needle in [
         "bank-shanghai",
@@ -244,7 +245,10 @@ fn verify_checks_proofs_against_genesis() {
     assert_eq!(code, 0);
     let hash = v["tx_hash"].as_str().unwrap().to_string();
     let genesis = dev.genesis();
-    let (code, out, err) = dev.cli(&["verify", &hash, "--genesis", genesis.to_str().unwrap()]);
+    let (code, out, err) = dev.cli_as(
+        "ipo-hangzhou",
+        &["verify", &hash, "--genesis", genesis.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("VERIFIED") && out.contains("certified by 1 of 1"),
@@ -260,7 +264,10 @@ fn verify_checks_proofs_against_genesis() {
         .unwrap();
     assert!(out.status.success());
     let foreign = other.path().join("genesis.json");
-    let (code, _, err) = dev.cli(&["verify", &hash, "--genesis", foreign.to_str().unwrap()]);
+    let (code, _, err) = dev.cli_as(
+        "ipo-hangzhou",
+        &["verify", &hash, "--genesis", foreign.to_str().unwrap()],
+    );
     assert_eq!(code, 1);
     assert!(err.contains("NOT VERIFIED"), "{err}");
 
@@ -269,7 +276,9 @@ fn verify_checks_proofs_against_genesis() {
         .enable_all()
         .build()
         .unwrap();
-    let client = Client::new(&dev.url).unwrap();
+    let client = Client::new(&dev.url)
+        .unwrap()
+        .with_key(dev.keypair("ipo-hangzhou"));
     let h = Hash::from_hex(&hash).unwrap();
     let proof = rt.block_on(client.proof(&h)).unwrap();
     let g = Genesis::from_json(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
@@ -422,7 +431,10 @@ fn bad_input_gets_clear_4xx() {
     wait_for(
         "the first transaction to commit",
         Duration::from_secs(20),
-        || get(u, &format!("/v1/txs/{h}")).is_some_and(|v| v["status"] == "committed"),
+        || {
+            get_as(u, &format!("/v1/txs/{h}"), &dev.keypair("bank-hefei"))
+                .is_some_and(|v| v["status"] == "committed")
+        },
     );
     let mut again = loan(ENT);
     if let Payload::Credit(c) = &mut again {
@@ -442,8 +454,9 @@ fn bad_input_gets_clear_4xx() {
         "{v}"
     );
     // Reads.
+    let regulator = dev.keypair("regulator");
     let bad_get = |path: &str| {
-        let (s, b) = http(u, "GET", path, None).unwrap();
+        let (s, b) = http_signed(u, "GET", path, None, &regulator, Some("supervision")).unwrap();
         (
             s,
             serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),

@@ -172,13 +172,19 @@ fn a_clerks_input_is_read_as_meant_or_refused_with_a_reason() {
         let (code, out, err) = submit(&credit_args(r, "100", "2026-01-06"));
         assert_eq!(code, 0, "{out}{err}");
     }
-    let (code, out, err) = dev.cli(&["query", "enterprise", "91350100m000100y43", "--limit", "1"]);
+    let (code, out, err) = dev.cli_as(
+        "regulator",
+        &["query", "enterprise", "91350100m000100y43", "--limit", "1", "--purpose", "supervision"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("showing 1–1 of 3; --offset/--limit for more"),
         "{out}"
     );
-    let (code, out, _) = dev.cli(&["query", "enterprise", ENT]);
+    let (code, out, _) = dev.cli_as(
+        "regulator",
+        &["query", "enterprise", ENT, "--purpose", "supervision"],
+    );
     assert_eq!(code, 0);
     assert!(out.contains("showing all 3"), "{out}");
     assert!(out.contains("合肥-贷-001"), "{out}");
@@ -197,10 +203,10 @@ fn a_clerks_input_is_read_as_meant_or_refused_with_a_reason() {
     let v: Value = serde_json::from_str(err.trim()).expect("a clap error is JSON too");
     assert_eq!(v["error"]["code"], "usage");
 
-    // HTTPS is a usage error until TLS lands.
+    // An https:// node that is not there is unreachable (exit 3), not a crash.
     let (code, _, err) = cli(&["--node", "https://127.0.0.1:1", "status"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("HTTPS is not supported yet"), "{err}");
+    assert_eq!(code, 3, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 /// A patent with a Chinese title keeps the enterprise table aligned.
@@ -225,7 +231,10 @@ fn chinese_titles_keep_tables_aligned() {
         ],
     );
     assert_eq!(code, 0, "{v}");
-    let (code, out, err) = dev.cli(&["query", "enterprise", ENT]);
+    let (code, out, err) = dev.cli_as(
+        "regulator",
+        &["query", "enterprise", ENT, "--purpose", "supervision"],
+    );
     assert_eq!(code, 0, "{err}");
     let header = out.lines().find(|l| l.contains("TITLE")).expect(&out);
     let row = out.lines().find(|l| l.contains("固态")).expect(&out);
@@ -238,7 +247,7 @@ fn chinese_titles_keep_tables_aligned() {
             .sum::<usize>()
     };
     assert_eq!(col(header, "PLEDGE"), col(row, "none"), "\n{header}\n{row}");
-    let (code, out, _) = dev.cli(&["query", "ip", "zl 2017 1060 1862.3"]);
+    let (code, out, _) = dev.cli_as("bank-hefei", &["query", "ip", "zl 2017 1060 1862.3"]);
     assert_eq!(code, 0, "{out}");
 }
 
@@ -282,7 +291,16 @@ fn a_resubmitted_transaction_is_applied_once() {
     assert_eq!(status, 200, "{v3}");
     assert_eq!(v3["status"], "committed");
     assert_eq!(v3["outcome"], "applied");
-    let (_, e) = status_of(&dev.url, &format!("/v1/enterprises/{ENT}"));
+    let (_, e) = http_signed(
+        &dev.url,
+        "GET",
+        &format!("/v1/enterprises/{ENT}"),
+        None,
+        &dev.keypair("regulator"),
+        Some("supervision"),
+    )
+    .map(|(s, b)| (s, serde_json::from_slice::<Value>(&b).unwrap()))
+    .unwrap();
     assert_eq!(e["total_credit_records"], 1, "{e}");
 }
 

@@ -77,7 +77,7 @@ fn four_validators_commit_identical_blocks() {
             "the transaction on every node",
             Duration::from_secs(10),
             || {
-                get(&net.url(i), &format!("/v1/txs/{}", done.tx_hash))
+                get_as(&net.url(i), &format!("/v1/txs/{}", done.tx_hash), &key)
                     .is_some_and(|v| v["status"] == "committed")
             },
         );

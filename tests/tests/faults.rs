@@ -64,8 +64,8 @@ fn submit(url: &str, tx: &SignedTransaction) -> Option<u16> {
     http(url, "POST", "/v1/txs", Some(body.as_bytes())).map(|(s, _)| s)
 }
 
-fn committed_at(url: &str, h: &Hash) -> Option<(u64, u64)> {
-    let v = get(url, &format!("/v1/txs/{h}"))?;
+fn committed_at(url: &str, h: &Hash, key: &Keypair) -> Option<(u64, u64)> {
+    let v = get_as(url, &format!("/v1/txs/{h}"), key)?;
     (v["status"] == "committed")
         .then(|| (v["height"].as_u64().unwrap(), v["index"].as_u64().unwrap()))
 }
@@ -115,7 +115,7 @@ fn random_validator_kills_under_load() {
                     submit(url, &tx);
                     let wait_until = Instant::now() + Duration::from_secs(3);
                     while Instant::now() < wait_until {
-                        if let Some(at) = committed_at(url, &h) {
+                        if let Some(at) = committed_at(url, &h, &key) {
                             done = Some(at);
                             break;
                         }
@@ -178,10 +178,11 @@ fn random_validator_kills_under_load() {
         .collect();
     assert_eq!(roots.len(), 1, "state roots differ at height {top}");
 
-    // Exactly once: scan the chain.
+    // Exactly once: scan the chain (whole blocks: a regulator's read).
+    let regulator = net.keypair("regulator");
     let mut seen = BTreeSet::new();
     for h in 1..=top {
-        let b = get(&urls[0], &format!("/v1/blocks/{h}")).unwrap();
+        let b = get_as(&urls[0], &format!("/v1/blocks/{h}"), &regulator).unwrap();
         for t in b["txs"].as_array().unwrap() {
             let hash = t["tx_hash"].as_str().unwrap().to_string();
             assert!(

@@ -33,7 +33,8 @@ struct Args {
     /// Node API URLs, comma-separated; batches go round-robin.
     #[arg(long, default_value = "http://127.0.0.1:7070")]
     nodes: String,
-    /// The regulator's key file (registers the bench members; not needed with --query).
+    /// The regulator's key file: registers the bench members and signs
+    /// every request (with --query, reads under the purpose `supervision`).
     #[arg(long)]
     regulator_key: Option<std::path::PathBuf>,
     /// Transactions to submit.
@@ -204,14 +205,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     (sorted[i] * 10.0).round() / 10.0
 }
 
-async fn follow_events(url: String, track: Arc<Mutex<Track>>) {
-    let Ok(resp) = reqwest::Client::new()
-        .get(format!("{url}/v1/events"))
-        .send()
-        .await
-    else {
-        eprintln!("cannot subscribe to {url}/v1/events");
-        return;
+async fn follow_events(client: Client, track: Arc<Mutex<Track>>) {
+    let resp = match client.events().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot subscribe to {}/v1/events: {e}", client.url());
+            return;
+        }
     };
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
@@ -299,7 +299,9 @@ async fn query_bench(client: &Client, n: usize) -> Result<Value, deltachain_clie
                         let id = &ids[i % ids.len()];
                         let t = Instant::now();
                         let r = if kind == "enterprise" {
-                            client.enterprise(id, 0, 20).await
+                            client
+                                .enterprise(id, deltachain_protocol::Purpose::Supervision, 0, 20)
+                                .await
                         } else {
                             client.ip(id).await
                         };
@@ -334,9 +336,16 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
+    let regulator_key = args.regulator_key.as_deref().ok_or_else(|| {
+        deltachain_client::ClientError::Input(
+            "--regulator-key is required: it registers the bench members and signs every request"
+                .into(),
+        )
+    })?;
+    let regulator = deltachain_client::load_key(regulator_key)?;
     let clients: Vec<Client> = urls
         .iter()
-        .map(|u| Client::new(u))
+        .map(|u| Client::new(u).map(|c| c.with_key(regulator.clone())))
         .collect::<Result<_, _>>()?;
     if let Some(n) = args.query {
         println!("{}", query_bench(&clients[0], n).await?);
@@ -356,10 +365,6 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
     let mut rng = Rng(seed);
-    let regulator_key = args.regulator_key.as_deref().ok_or_else(|| {
-        deltachain_client::ClientError::Input("--regulator-key is required to submit".into())
-    })?;
-    let regulator = deltachain_client::load_key(regulator_key)?;
     let senders: Vec<Keypair> = (0..args.senders)
         .map(|_| {
             let mut s = [0u8; 32];
@@ -475,8 +480,8 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
         outstanding: vec![0; senders.len()],
         ..Track::default()
     }));
-    for u in &urls {
-        tokio::spawn(follow_events(u.clone(), track.clone()));
+    for c in &clients {
+        tokio::spawn(follow_events(c.clone(), track.clone()));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 

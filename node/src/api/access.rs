@@ -7,7 +7,7 @@
 //! | validator operator           | blocks with bodies, any transaction and proof, events in full |
 //! | any member                   | IP registry, member list, its own transactions, receipts and proofs |
 //! | `credit_reporter`, `lender`, `reader` | records it reported itself (`?own=true`); an enterprise's records while it holds that enterprise's active consent for the signed purpose |
-//! | an enterprise (its own key)  | its own records, its IP, its query log |
+//! | an enterprise (its own key)  | its own records, its IP, its query log, its consents, the member list |
 //!
 //! Refusals say what is missing and never whether records exist.
 
@@ -156,7 +156,8 @@ pub fn decide(caller: &Caller, what: &Resource<'_>, facts: &dyn Facts) -> Result
             }
         }
         Resource::Members => {
-            if is_member || privileged {
+            // Enterprises too: an enterprise chooses whom to consent to.
+            if is_member || privileged || p.enterprise.is_some() {
                 grant(AccessBasis::None)
             } else {
                 Err(forbidden(
@@ -423,7 +424,7 @@ mod tests {
             ("enterprise, other's records, loan purpose", ent(Some(LoanApproval)), Resource::EnterpriseRecords { uscc: OTHER }, "forbidden"),
             ("enterprise, own query log", ent(None), Resource::QueryLog { uscc: E }, "ok"),
             ("enterprise, other's query log", ent(None), Resource::QueryLog { uscc: OTHER }, "forbidden"),
-            ("enterprise, members", ent(None), Resource::Members, "forbidden"),
+            ("enterprise, members", ent(None), Resource::Members, "ok"),
             ("enterprise, own IP", ent(None), Resource::Ip { owner: E }, "ok"),
             ("enterprise, other's IP", ent(None), Resource::Ip { owner: OTHER }, "forbidden"),
             ("enterprise, own account", ent(None), Resource::Account { key: &ent_key }, "ok"),

@@ -460,10 +460,10 @@ async fn get_tx(
     caller: Caller,
     PathStr(hash): PathStr,
 ) -> ApiResult {
+    let hash = parse_hash(&hash)?;
     if caller.0.is_none() {
         return Err(access::signature_required());
     }
-    let hash = parse_hash(&hash)?;
     let mut names = Names::new(&s.store, &s.genesis);
     if let Some(loc) = s.store.tx_location(&hash)? {
         let (t, _) = s
@@ -501,10 +501,10 @@ async fn get_proof(
     caller: Caller,
     PathStr(hash): PathStr,
 ) -> ApiResult {
+    let hash = parse_hash(&hash)?;
     if caller.0.is_none() {
         return Err(access::signature_required());
     }
-    let hash = parse_hash(&hash)?;
     let loc = s
         .store
         .tx_location(&hash)?
@@ -957,6 +957,37 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+/// Loads a PEM certificate chain and private key into a TLS acceptor
+/// (rustls, TLS 1.2 and 1.3, ring). Errors name the file and what is wrong.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("api.tls_cert {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("api.tls_cert {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "api.tls_cert {} holds no PEM certificate",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("api.tls_key {}: no usable PEM private key: {e}", key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("api.tls_cert and api.tls_key do not make a usable pair: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 /// How long a client may take to send a request's headers, and how long a
 /// keep-alive connection may sit idle between requests (hyper runs one
 /// timer for both).
@@ -976,6 +1007,18 @@ pub async fn serve(
     cfg: ApiConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => match tls_acceptor(cert, key) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                // Checked at startup (`check_tls`); a file that went bad
+                // since must not fall back to plain HTTP.
+                tracing::error!(error = %e, "cannot load the TLS certificate; the API is not served");
+                return;
+            }
+        },
+        _ => None,
+    };
     let app = router(shared, &cfg);
     let connections = conn::Connections::new(cfg.max_connections);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -1016,13 +1059,44 @@ pub async fn serve(
                 // A Router is always ready; its error type is Infallible.
                 async move { tower_service::Service::call(&mut router, req).await }
             });
-        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(tracked), service);
-        let watched = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::trace!(error = %e, "API connection ended with an error");
+        match &tls {
+            None => {
+                let connection =
+                    http.serve_connection(hyper_util::rt::TokioIo::new(tracked), service);
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = watched.await {
+                        tracing::trace!(error = %e, "API connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    // The handshake gets the same bound as a request's headers.
+                    let stream = match tokio::time::timeout(
+                        HEADER_READ_TIMEOUT,
+                        acceptor.accept(tracked),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let connection =
+                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(connection).await {
+                        tracing::trace!(error = %e, "API connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())

@@ -411,11 +411,21 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
                 checked.api_listen
             )
         })?;
-    info!(addr = %checked.api_listen, "API listening");
+    let mut api_cfg = config.api.clone();
+    api_cfg.tls_cert = api_cfg.tls_cert.map(|p| home.join(p));
+    api_cfg.tls_key = api_cfg.tls_key.map(|p| home.join(p));
+    let scheme = match (&api_cfg.tls_cert, &api_cfg.tls_key) {
+        (Some(c), Some(k)) => {
+            crate::api::tls_acceptor(c, k).map_err(|e| anyhow!(e))?;
+            "https"
+        }
+        _ => "http",
+    };
+    info!(addr = %checked.api_listen, scheme, "API listening");
     let api_task = tokio::spawn(crate::api::serve(
         shared.clone(),
         listener,
-        config.api.clone(),
+        api_cfg,
         shutdown_rx.clone(),
     ));
 
