@@ -7,8 +7,11 @@
 #   3. Bank of Shanghai takes a patent as security for a loan (pledge).
 #   4. A Nanjing bank, unaware, tries to take the same patent: the chain
 #      refuses the second pledge and names the first pledgee.
-#   5. The regulator views the enterprise across all cities, and verifies a
+#   5. Bank of Shanghai asks for the enterprise's credit history: refused
+#      until the enterprise signs a consent; then it sees every city's records.
+#   6. The regulator views the enterprise across all cities, and verifies a
 #      record against the validators' signatures without trusting any node.
+#   7. The enterprise sees who read its data, and revokes the consent.
 #
 # Usage: scripts/demo.sh   (DELTACHAIN_BASE_PORT as for testnet.sh)
 set -euo pipefail
@@ -17,7 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NET="$ROOT/target/testnet"
 BIN="$ROOT/target/release/deltachain"
 BASE_PORT=${DELTACHAIN_BASE_PORT:-7070}
-[ $# -eq 0 ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -eq 0 ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ -x "$BIN" ] || { echo "error: $BIN not built; run scripts/testnet.sh up first" >&2; exit 1; }
 [ -f "$NET/genesis.json" ] || { echo "error: no network in $NET; run scripts/testnet.sh up first" >&2; exit 1; }
 NODES=$(wc -l <"$NET/names")
@@ -81,13 +84,32 @@ expect_rejected --node "$NANJING" submit --key "$KEYS/bank-nanjing.key" --wait i
     --amount 6000000 --contract "NJ-PL-$RUN" --until 2028-12-31
 
 say "What the Nanjing bank sees about the patent"
-run --node "$NANJING" query ip "$PATENT_A"
+run --node "$NANJING" --key "$KEYS/bank-nanjing.key" query ip "$PATENT_A"
+
+ENT_KEY="$KEYS/enterprise-$ENTERPRISE.key"
+say "Bank of Shanghai asks for the enterprise's credit history: no consent yet"
+expect_rejected --node "$SHANGHAI" --key "$KEYS/bank-shanghai.key" query enterprise "$ENTERPRISE" --purpose loan_approval
+
+say "The enterprise consents (signed with its own key); the bank puts the consent on chain"
+CONSENT="$NET/consent-$RUN.json"
+CONSENT_ID="demo-$RUN"
+UNTIL=$(python3 -c 'import datetime; print(datetime.date.today() + datetime.timedelta(days=90))')
+run --node "$SHANGHAI" consent sign --enterprise-key "$ENT_KEY" --grantee bank-shanghai --scope credit \
+    --purpose loan_approval --until "$UNTIL" --consent-id "$CONSENT_ID" --out "$CONSENT"
+run --node "$SHANGHAI" --key "$KEYS/bank-shanghai.key" submit --wait consent-grant --file "$CONSENT"
+run --node "$SHANGHAI" --key "$KEYS/bank-shanghai.key" query enterprise "$ENTERPRISE" --purpose loan_approval --limit 10
 
 say "The regulator's cross-city view of the enterprise (through the Jiaxing node)"
-run --node "$JIAXING" query enterprise "$ENTERPRISE" --limit 10
+run --node "$JIAXING" --key "$KEYS/regulator.key" query enterprise "$ENTERPRISE" --purpose supervision --limit 10
 
 say "The regulator verifies the pledge record against the validators in genesis"
-PLEDGE_TX=$("$BIN" --node "$SHANGHAI" --json query ip "$PATENT_A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["active_pledge"]["tx_hash"])')
-run --node "$JIAXING" verify "$PLEDGE_TX" --genesis "$NET/genesis.json"
+PLEDGE_TX=$("$BIN" --node "$SHANGHAI" --key "$KEYS/regulator.key" --json query ip "$PATENT_A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["active_pledge"]["tx_hash"])')
+run --node "$JIAXING" --key "$KEYS/regulator.key" verify "$PLEDGE_TX" --genesis "$NET/genesis.json"
+
+say "The enterprise revokes the consent, then reads who looked at its data (from any city)"
+run --node "$HEFEI" submit --wait consent-revoke --consent-id "$CONSENT_ID" --enterprise-key "$ENT_KEY"
+expect_rejected --node "$SHANGHAI" --key "$KEYS/bank-shanghai.key" query enterprise "$ENTERPRISE" --purpose loan_approval
+sleep 3 # the last reads reach the chain within a second and a block
+run --node "$HANGZHOU" --key "$ENT_KEY" query queries "$ENTERPRISE" --limit 8
 
 say "Done. The network keeps running; stop it with scripts/testnet.sh down"

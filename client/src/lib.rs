@@ -438,7 +438,11 @@ impl Client {
     }
 
     /// GET a path with a signed purpose (reads of enterprise data).
-    pub async fn get_for(&self, path: &str, purpose: Option<Purpose>) -> Result<Value, ClientError> {
+    pub async fn get_for(
+        &self,
+        path: &str,
+        purpose: Option<Purpose>,
+    ) -> Result<Value, ClientError> {
         let resp = self
             .request(reqwest::Method::GET, path, None, purpose)?
             .send()
@@ -560,7 +564,12 @@ impl Client {
 
     /// `GET /v1/enterprises/{uscc}/queries`: who read the enterprise's data
     /// (for the enterprise itself and regulators).
-    pub async fn queries(&self, uscc: &str, offset: usize, limit: usize) -> Result<Value, ClientError> {
+    pub async fn queries(
+        &self,
+        uscc: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Value, ClientError> {
         self.get(&format!(
             "/v1/enterprises/{uscc}/queries?offset={offset}&limit={limit}"
         ))
@@ -602,9 +611,11 @@ impl Client {
             .await
             .map_err(|e| self.unreachable(e))?;
         if !resp.status().is_success() {
-            return Err(self.handle(resp).await.err().unwrap_or(ClientError::Decode(
-                "the event stream was refused".into(),
-            )));
+            return Err(self
+                .handle(resp)
+                .await
+                .err()
+                .unwrap_or(ClientError::Decode("the event stream was refused".into())));
         }
         Ok(resp)
     }

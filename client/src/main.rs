@@ -556,9 +556,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     p
                 }
             };
-            let key = sender.or(key).ok_or_else(|| {
-                usage("submit needs a signing key: --key FILE or DELTACHAIN_KEY")
-            })?;
+            let key = sender
+                .or(key)
+                .ok_or_else(|| usage("submit needs a signing key: --key FILE or DELTACHAIN_KEY"))?;
             let client = base.clone().with_key(key.clone());
             let tx = client.sign(&key, payload).await?;
             let hash = tx.hash();
@@ -738,7 +738,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out!("{} quer(ies) on chain (newest first)", list.len());
             if !list.is_empty() {
                 table(
-                    &["TIME", "REQUESTER", "ENTERPRISE", "PURPOSE", "BASIS", "OUTCOME", "NODE"],
+                    &[
+                        "TIME",
+                        "REQUESTER",
+                        "ENTERPRISE",
+                        "PURPOSE",
+                        "BASIS",
+                        "OUTCOME",
+                        "NODE",
+                    ],
                     list.iter()
                         .map(|q| {
                             vec![
@@ -1017,14 +1025,26 @@ async fn consent_cmd(
             out!("  grantee     {}", s(&c["grantee"]));
             out!("  scope       {}", s(&c["scope"]));
             out!("  purpose     {}", s(&c["purpose"]));
-            out!("  in force    {} to {}", s(&c["not_before"]), s(&c["until"]));
-            out!("  granted     at height {} ({})", s(&v["height"]), short(&v["tx_hash"]));
+            out!(
+                "  in force    {} to {}",
+                s(&c["not_before"]),
+                s(&c["until"])
+            );
+            out!(
+                "  granted     at height {} ({})",
+                s(&v["height"]),
+                short(&v["tx_hash"])
+            );
             if !v["revoked_height"].is_null() {
                 out!("  revoked     at height {}", s(&v["revoked_height"]));
             }
             out!(
                 "  status      {} as of {}",
-                if v["active"] == true { "ACTIVE" } else { "not in force" },
+                if v["active"] == true {
+                    "ACTIVE"
+                } else {
+                    "not in force"
+                },
                 s(&v["as_of"])
             );
         }
@@ -1055,7 +1075,9 @@ async fn consent_cmd(
                     match from_name {
                         Some(u) if deltachain_protocol::validate::uscc("uscc", &u).is_ok() => u,
                         _ => {
-                            let acct = ent_client.get(&format!("/v1/accounts/{}", ent.public())).await?;
+                            let acct = ent_client
+                                .get(&format!("/v1/accounts/{}", ent.public()))
+                                .await?;
                             acct["enterprise"].as_str().map(str::to_string).ok_or_else(|| {
                                 usage(format!(
                                     "key {} is not bound to an enterprise on this chain; pass --uscc, or have a registrar bind it with `submit enterprise-key`",
@@ -1074,7 +1096,8 @@ async fn consent_cmd(
                     members["members"]
                         .as_array()
                         .and_then(|list| {
-                            list.iter().find(|m| m["name"].as_str() == Some(grantee.trim()))
+                            list.iter()
+                                .find(|m| m["name"].as_str() == Some(grantee.trim()))
                         })
                         .and_then(|m| m["public_key"].as_str())
                         .and_then(|k| deltachain_protocol::PublicKey::from_hex(k).ok())
@@ -1088,9 +1111,19 @@ async fn consent_cmd(
             };
             let chain_id = base.status().await?.chain_id;
             let id = consent_id.unwrap_or_else(|| {
-                format!("consent-{}", &deltachain_protocol::crypto::sha256(
-                    format!("{}{}{:?}", ent.public(), today_utc(), std::time::SystemTime::now()).as_bytes()
-                ).to_hex()[..16])
+                format!(
+                    "consent-{}",
+                    &deltachain_protocol::crypto::sha256(
+                        format!(
+                            "{}{}{:?}",
+                            ent.public(),
+                            today_utc(),
+                            std::time::SystemTime::now()
+                        )
+                        .as_bytes()
+                    )
+                    .to_hex()[..16]
+                )
             });
             let not_before = not_before.unwrap_or_else(today_utc);
             let signed = records::sign_consent(
@@ -1117,7 +1150,10 @@ async fn consent_cmd(
                 .and_then(|_| f.write_all(b"\n"))
                 .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
             if json_out {
-                out!("{}", json!({"consent_id": id, "file": out, "enterprise": uscc, "grantee": grantee_key}));
+                out!(
+                    "{}",
+                    json!({"consent_id": id, "file": out, "enterprise": uscc, "grantee": grantee_key})
+                );
             } else {
                 out!("consent {id} signed by enterprise {uscc}");
                 out!("  grantee {grantee_key}, scope {scope}, purpose {purpose}, {not_before} to {until}");

@@ -274,7 +274,10 @@ pub fn sign_consent(
         chain_id: t.chain_id.to_string(),
         enterprise: normalize_uscc(t.enterprise),
         grantee: t.grantee,
-        scope: t.scope.parse::<Scope>().map_err(|e| input(format!("--scope: {e}")))?,
+        scope: t
+            .scope
+            .parse::<Scope>()
+            .map_err(|e| input(format!("--scope: {e}")))?,
         purpose: t
             .purpose
             .parse::<Purpose>()
@@ -283,7 +286,9 @@ pub fn sign_consent(
         until: date("until", t.until)?,
         consent_id: t.consent_id.to_string(),
     };
-    consent.validate().map_err(|e| input(format!("invalid {e}")))?;
+    consent
+        .validate()
+        .map_err(|e| input(format!("invalid {e}")))?;
     Ok(consent.sign(enterprise_key))
 }
 

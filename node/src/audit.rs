@@ -224,12 +224,12 @@ async fn ship_once(
         .lock()
         .expect("mempool lock")
         .max_pending_nonce(&me);
-    let mut nonce = pending.unwrap_or(committed).max(committed);
+    let first_nonce = pending.unwrap_or(committed).max(committed) + 1;
     let mut raw = Vec::new();
     let mut hashes = Vec::new();
     let mut end = chain_next;
     // Consecutive runs only: a hole in sequence numbers would be refused.
-    for chunk in entries.chunks(MAX_AUDIT_ENTRIES) {
+    for (nonce, chunk) in (first_nonce..).zip(entries.chunks(MAX_AUDIT_ENTRIES)) {
         if chunk[0].0 != end {
             break;
         }
@@ -238,7 +238,6 @@ async fn ship_once(
             .enumerate()
             .take_while(|(i, (seq, _))| *seq == end + *i as u64)
             .count();
-        nonce += 1;
         let tx = Transaction {
             chain_id: s.genesis.chain_id.clone(),
             sender: me,

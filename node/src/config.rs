@@ -21,6 +21,7 @@
 //! max_body_bytes = 8388608
 //! tls_cert = ""                  # PEM certificate chain; with tls_key, the API serves HTTPS
 //! tls_key = ""                   # PEM private key (PKCS#8, SEC1 or RSA)
+//! metrics_listen = ""            # e.g. "10.0.0.5:9100": /metrics there only
 //!
 //! [audit]
 //! ship_interval_ms = 1000        # how often served reads go on chain as audit batches
@@ -147,6 +148,10 @@ pub struct ApiConfig {
     /// Largest request body.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// A separate plain-HTTP address for `/metrics` only (for example on a
+    /// management network); when set, the main API does not serve it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// PEM certificate chain. With `tls_key`, the API serves HTTPS only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<PathBuf>,
@@ -220,6 +225,7 @@ impl Default for ApiConfig {
             listen: default_api_listen(),
             max_connections: default_max_connections(),
             max_body_bytes: default_max_body(),
+            metrics_listen: None,
             tls_cert: None,
             tls_key: None,
         }
@@ -273,6 +279,8 @@ pub struct Checked {
     pub full_nodes: Vec<PeerId>,
     /// API address.
     pub api_listen: SocketAddr,
+    /// Separate `/metrics` address, if any.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -361,11 +369,19 @@ impl NodeConfig {
                 "tls_cert and tls_key go together: set both for HTTPS, or neither".into(),
             ));
         }
+        let metrics_listen =
+            match &self.api.metrics_listen {
+                None => None,
+                Some(a) => Some(a.parse().map_err(|e| {
+                    err("api.metrics_listen", format!("{a:?} is not host:port: {e}"))
+                })?),
+            };
         Ok(Checked {
             p2p_listen,
             peers,
             full_nodes,
             api_listen,
+            metrics_listen,
         })
     }
 }

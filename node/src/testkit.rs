@@ -64,7 +64,8 @@ impl TestChain {
                     roles: Roles::from_list(roles),
                 })
                 .collect(),
-            enterprises: Vec::new(),            params: ConsensusParams::default(),
+            enterprises: Vec::new(),
+            params: ConsensusParams::default(),
         };
         TestChain {
             genesis,

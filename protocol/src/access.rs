@@ -115,7 +115,10 @@ impl Consent {
         validate::identifier("consent_id", &self.consent_id, MAX_ID_CHARS)?;
         for (field, d) in [("not_before", &self.not_before), ("until", &self.until)] {
             if !d.is_valid() {
-                return Err(ValidationError::new(field, format!("{d} is not a calendar date")));
+                return Err(ValidationError::new(
+                    field,
+                    format!("{d} is not a calendar date"),
+                ));
             }
         }
         let days = self.until.days_since_epoch() - self.not_before.days_since_epoch();
@@ -336,7 +339,9 @@ mod tests {
         let key = Keypair::from_secret([1; 32]);
         let signed = consent(30).sign(&key);
         signed.verify(&key.public()).unwrap();
-        assert!(signed.verify(&Keypair::from_secret([3; 32]).public()).is_err());
+        assert!(signed
+            .verify(&Keypair::from_secret([3; 32]).public())
+            .is_err());
         let mut tampered = signed.clone();
         tampered.consent.scope = Scope::All;
         assert!(tampered.verify(&key.public()).is_err());

@@ -309,7 +309,11 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), SignatureError>> 
     }
     let mut prepared = Vec::with_capacity(items.len());
     for i in items {
-        match prepare(i.key, &signing_bytes(i.domain, i.chain_id, i.body), i.signature) {
+        match prepare(
+            i.key,
+            &signing_bytes(i.domain, i.chain_id, i.body),
+            i.signature,
+        ) {
             Ok(p) => prepared.push(p),
             // Some item is malformed: give each its own verdict.
             Err(_) => return items.iter().map(single).collect(),
@@ -394,7 +398,10 @@ mod tests {
             Domain::ConsentRevoke,
         ] {
             let m = signing_bytes(d, "c", b"");
-            assert_ne!(m[0], b'"', "{d:?}: a tagged message must not look like an HTTP signature base");
+            assert_ne!(
+                m[0], b'"',
+                "{d:?}: a tagged message must not look like an HTTP signature base"
+            );
         }
         assert!(key(1).sign_http(b"no quote").is_err());
         let sig = key(1).sign_http(b"\"@method\": GET").unwrap();

@@ -70,7 +70,9 @@ pub enum SigError {
     #[error("nonce already used: a signed request cannot be replayed")]
     Replayed,
     /// The key is not a member (or was removed), nor a bound enterprise key.
-    #[error("key {0} is not a member of this chain nor a registered enterprise key (or it was removed)")]
+    #[error(
+        "key {0} is not a member of this chain nor a registered enterprise key (or it was removed)"
+    )]
     UnknownKey(String),
     /// The body does not match `Content-Digest`.
     #[error("content-digest does not match the body: {0}")]
@@ -289,7 +291,10 @@ pub fn parse(signature_input: &str, signature: &str) -> Result<Parsed, SigError>
         if components.contains(&s) {
             return Err(malformed(format!("component {s:?} is listed twice")));
         }
-        if s.is_empty() || s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii_graphic()) {
+        if s.is_empty()
+            || s.bytes()
+                .any(|b| b.is_ascii_uppercase() || !b.is_ascii_graphic())
+        {
             return Err(malformed(format!(
                 "component name {:?} must be lowercase",
                 crate::validate::truncate(&s)
@@ -312,7 +317,9 @@ pub fn parse(signature_input: &str, signature: &str) -> Result<Parsed, SigError>
                     Item::Str(s) => Param::Str(s),
                     Item::Token(t) => Param::Token(t),
                     Item::Bytes(_) => {
-                        return Err(malformed(format!("parameter {k} cannot be a byte sequence")))
+                        return Err(malformed(format!(
+                            "parameter {k} cannot be a byte sequence"
+                        )))
                     }
                 };
                 Ok((k, p))
@@ -359,9 +366,8 @@ impl Parsed {
                 return Err(SigError::NotCovered((*c).to_string()));
             }
         }
-        let key = PublicKey::from_hex(p.keyid()?).map_err(|e| {
-            malformed(format!("keyid must be the signer's public key in hex: {e}"))
-        })?;
+        let key = PublicKey::from_hex(p.keyid()?)
+            .map_err(|e| malformed(format!("keyid must be the signer's public key in hex: {e}")))?;
         if let Some(alg) = p.string("alg")? {
             if alg != "ed25519" {
                 return Err(malformed(format!(
@@ -449,9 +455,7 @@ pub fn sign(
         ],
     };
     let base = params.base(req)?;
-    let sig = key
-        .sign_http(&base)
-        .map_err(|e| malformed(e.to_string()))?;
+    let sig = key.sign_http(&base).map_err(|e| malformed(e.to_string()))?;
     Ok(SignatureHeaders {
         signature_input: format!("{LABEL}={}", params.serialize()),
         signature: format!("{LABEL}=:{}:", B64.encode(sig.0)),
@@ -758,7 +762,11 @@ mod tests {
         assert!(crypto::verify_http(&PublicKey(public), &base2, &parsed.signature).is_err());
     }
 
-    fn get<'a>(path: &'a str, query: Option<&'a str>, h: &'a dyn Fn(&str) -> Option<String>) -> Request<'a> {
+    fn get<'a>(
+        path: &'a str,
+        query: Option<&'a str>,
+        h: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Request<'a> {
         Request {
             method: "GET",
             authority: "127.0.0.1:7070",
@@ -790,19 +798,36 @@ mod tests {
                 ..get("/v1/enterprises/91350100M000100Y43", Some("limit=5"), &h)
             },
         ] {
-            assert_eq!(p.verify(&bad, 1_010, &[]).unwrap_err().code(), "bad_signature");
+            assert_eq!(
+                p.verify(&bad, 1_010, &[]).unwrap_err().code(),
+                "bad_signature"
+            );
         }
-        assert_eq!(p.verify(&req, 1_061, &[]).unwrap_err().code(), "signature_expired");
+        assert_eq!(
+            p.verify(&req, 1_061, &[]).unwrap_err().code(),
+            "signature_expired"
+        );
         assert_eq!(p.verify(&req, 900, &[]).unwrap_err().code(), "clock_skew");
-        assert_eq!(p.verify(&req, 1_010, &["content-digest"]).unwrap_err().code(), "component_not_covered");
+        assert_eq!(
+            p.verify(&req, 1_010, &["content-digest"])
+                .unwrap_err()
+                .code(),
+            "component_not_covered"
+        );
         let long = sign(&key, &req, &[], 1_000, 301, "n2").unwrap();
         let p = parse(&long.signature_input, &long.signature).unwrap();
-        assert_eq!(p.verify(&req, 1_000, &[]).unwrap_err().code(), "signature_validity_too_long");
+        assert_eq!(
+            p.verify(&req, 1_000, &[]).unwrap_err().code(),
+            "signature_validity_too_long"
+        );
         // Another key claimed in keyid.
         let other = Keypair::from_secret([8; 32]).public().to_hex();
         let forged = s.signature_input.replace(&key.public().to_hex(), &other);
         let p = parse(&forged, &s.signature).unwrap();
-        assert_eq!(p.verify(&req, 1_010, &[]).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            p.verify(&req, 1_010, &[]).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]

@@ -43,8 +43,8 @@ pub mod bytes;
 pub mod codec;
 pub mod crypto;
 pub mod genesis;
-pub mod merkle;
 pub mod httpsig;
+pub mod merkle;
 pub mod time;
 pub mod validate;
 

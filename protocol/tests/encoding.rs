@@ -421,7 +421,8 @@ fn genesis_json_round_trip_and_errors() {
             public_key: Keypair::from_secret([4; 32]).public(),
             roles: Roles::from_list(&[Role::Lender]),
         }],
-        enterprises: Vec::new(),        params: ConsensusParams::default(),
+        enterprises: Vec::new(),
+        params: ConsensusParams::default(),
     };
     let j = g.to_json();
     assert!(j.contains("\"2026-11-27T00:00:00.000Z\""), "{j}");

@@ -196,7 +196,10 @@ fn credit_story_across_two_banks() {
     assert_eq!(code, 0);
 
     let sup = ["--purpose", "supervision"];
-    let (code, out, _) = dev.cli_as("regulator", &["--json", "query", "enterprise", ENT, sup[0], sup[1]]);
+    let (code, out, _) = dev.cli_as(
+        "regulator",
+        &["--json", "query", "enterprise", ENT, sup[0], sup[1]],
+    );
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["total_credit_records"], 4);

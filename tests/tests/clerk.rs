@@ -174,7 +174,15 @@ fn a_clerks_input_is_read_as_meant_or_refused_with_a_reason() {
     }
     let (code, out, err) = dev.cli_as(
         "regulator",
-        &["query", "enterprise", "91350100m000100y43", "--limit", "1", "--purpose", "supervision"],
+        &[
+            "query",
+            "enterprise",
+            "91350100m000100y43",
+            "--limit",
+            "1",
+            "--purpose",
+            "supervision",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -258,8 +266,8 @@ fn a_resubmitted_transaction_is_applied_once() {
     let _serial = serial();
     let dev = Dev::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = Client::new(&dev.url).unwrap();
     let key = dev.keypair("bank-shanghai");
+    let client = Client::new(&dev.url).unwrap().with_key(key.clone());
     let tx = rt.block_on(async {
         let payload = deltachain_client::records::credit(
             ENT,
@@ -444,6 +452,7 @@ fn the_openapi_document_constrains_every_parameter() {
                 let constrained = match schema["type"].as_str() {
                     Some("string") => schema["pattern"].is_string() && schema["maxLength"].is_u64(),
                     Some("integer") => schema["minimum"].is_u64() && schema["maximum"].is_u64(),
+                    Some("boolean") => true,
                     _ => false,
                 };
                 assert!(constrained, "{path} {}: {schema}", p["name"]);

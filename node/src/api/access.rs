@@ -392,49 +392,245 @@ mod tests {
         let other_key = key(2);
         let ent_key = key(20);
         let rows: Vec<(&str, Caller, Resource, &str)> = vec![
-            ("anonymous, blocks", anon.clone(), Resource::BlockBodies, "signature_required"),
-            ("anonymous, members", anon.clone(), Resource::Members, "signature_required"),
-            ("anonymous, records", anon.clone(), Resource::EnterpriseRecords { uscc: E }, "signature_required"),
-            ("regulator, records", reg.clone(), Resource::EnterpriseRecords { uscc: E }, "ok"),
-            ("regulator, blocks", reg.clone(), Resource::BlockBodies, "ok"),
-            ("regulator, query log", reg.clone(), Resource::QueryLog { uscc: E }, "ok"),
-            ("regulator, queries by", reg.clone(), Resource::QueriesBy { requester: &other_key }, "ok"),
-            ("validator, blocks", validator(), Resource::BlockBodies, "ok"),
-            ("validator, any tx", validator(), Resource::Transaction { sender: &other_key }, "ok"),
-            ("validator, records", validator(), Resource::EnterpriseRecords { uscc: E }, "purpose_required"),
-            ("member, blocks", registrar.clone(), Resource::BlockBodies, "forbidden"),
-            ("member, all events", registrar.clone(), Resource::AllEvents, "forbidden"),
-            ("member, IP", registrar.clone(), Resource::Ip { owner: E }, "ok"),
-            ("member, members", registrar.clone(), Resource::Members, "ok"),
-            ("member, own tx", lender(None), Resource::Transaction { sender: &own_key }, "ok"),
-            ("member, other's tx", lender(None), Resource::Transaction { sender: &other_key }, "not_your_transaction"),
-            ("lender with consent", lender(Some(LoanApproval)), Resource::EnterpriseRecords { uscc: E }, "ok"),
-            ("lender, other purpose", lender(Some(GuaranteeReview)), Resource::EnterpriseRecords { uscc: E }, "consent_required"),
-            ("lender, other enterprise", lender(Some(LoanApproval)), Resource::EnterpriseRecords { uscc: OTHER }, "consent_required"),
-            ("lender, no purpose", lender(None), Resource::EnterpriseRecords { uscc: E }, "purpose_required"),
-            ("lender, supervision", lender(Some(Supervision)), Resource::EnterpriseRecords { uscc: E }, "purpose_not_allowed"),
-            ("lender, own records", lender(None), Resource::OwnRecords { uscc: OTHER }, "ok"),
-            ("lender, query log", lender(None), Resource::QueryLog { uscc: E }, "forbidden"),
-            ("lender, own queries", lender(None), Resource::QueriesBy { requester: &own_key }, "ok"),
-            ("lender, other's queries", lender(None), Resource::QueriesBy { requester: &other_key }, "forbidden"),
-            ("registrar, records", registrar.clone(), Resource::EnterpriseRecords { uscc: E }, "forbidden"),
-            ("registrar, own records", registrar.clone(), Resource::OwnRecords { uscc: E }, "forbidden"),
-            ("enterprise, own records", ent(Some(SelfInquiry)), Resource::EnterpriseRecords { uscc: E }, "ok"),
-            ("enterprise, other's records", ent(Some(SelfInquiry)), Resource::EnterpriseRecords { uscc: OTHER }, "purpose_not_allowed"),
-            ("enterprise, other's records, loan purpose", ent(Some(LoanApproval)), Resource::EnterpriseRecords { uscc: OTHER }, "forbidden"),
-            ("enterprise, own query log", ent(None), Resource::QueryLog { uscc: E }, "ok"),
-            ("enterprise, other's query log", ent(None), Resource::QueryLog { uscc: OTHER }, "forbidden"),
+            (
+                "anonymous, blocks",
+                anon.clone(),
+                Resource::BlockBodies,
+                "signature_required",
+            ),
+            (
+                "anonymous, members",
+                anon.clone(),
+                Resource::Members,
+                "signature_required",
+            ),
+            (
+                "anonymous, records",
+                anon.clone(),
+                Resource::EnterpriseRecords { uscc: E },
+                "signature_required",
+            ),
+            (
+                "regulator, records",
+                reg.clone(),
+                Resource::EnterpriseRecords { uscc: E },
+                "ok",
+            ),
+            (
+                "regulator, blocks",
+                reg.clone(),
+                Resource::BlockBodies,
+                "ok",
+            ),
+            (
+                "regulator, query log",
+                reg.clone(),
+                Resource::QueryLog { uscc: E },
+                "ok",
+            ),
+            (
+                "regulator, queries by",
+                reg.clone(),
+                Resource::QueriesBy {
+                    requester: &other_key,
+                },
+                "ok",
+            ),
+            (
+                "validator, blocks",
+                validator(),
+                Resource::BlockBodies,
+                "ok",
+            ),
+            (
+                "validator, any tx",
+                validator(),
+                Resource::Transaction { sender: &other_key },
+                "ok",
+            ),
+            (
+                "validator, records",
+                validator(),
+                Resource::EnterpriseRecords { uscc: E },
+                "purpose_required",
+            ),
+            (
+                "member, blocks",
+                registrar.clone(),
+                Resource::BlockBodies,
+                "forbidden",
+            ),
+            (
+                "member, all events",
+                registrar.clone(),
+                Resource::AllEvents,
+                "forbidden",
+            ),
+            (
+                "member, IP",
+                registrar.clone(),
+                Resource::Ip { owner: E },
+                "ok",
+            ),
+            (
+                "member, members",
+                registrar.clone(),
+                Resource::Members,
+                "ok",
+            ),
+            (
+                "member, own tx",
+                lender(None),
+                Resource::Transaction { sender: &own_key },
+                "ok",
+            ),
+            (
+                "member, other's tx",
+                lender(None),
+                Resource::Transaction { sender: &other_key },
+                "not_your_transaction",
+            ),
+            (
+                "lender with consent",
+                lender(Some(LoanApproval)),
+                Resource::EnterpriseRecords { uscc: E },
+                "ok",
+            ),
+            (
+                "lender, other purpose",
+                lender(Some(GuaranteeReview)),
+                Resource::EnterpriseRecords { uscc: E },
+                "consent_required",
+            ),
+            (
+                "lender, other enterprise",
+                lender(Some(LoanApproval)),
+                Resource::EnterpriseRecords { uscc: OTHER },
+                "consent_required",
+            ),
+            (
+                "lender, no purpose",
+                lender(None),
+                Resource::EnterpriseRecords { uscc: E },
+                "purpose_required",
+            ),
+            (
+                "lender, supervision",
+                lender(Some(Supervision)),
+                Resource::EnterpriseRecords { uscc: E },
+                "purpose_not_allowed",
+            ),
+            (
+                "lender, own records",
+                lender(None),
+                Resource::OwnRecords { uscc: OTHER },
+                "ok",
+            ),
+            (
+                "lender, query log",
+                lender(None),
+                Resource::QueryLog { uscc: E },
+                "forbidden",
+            ),
+            (
+                "lender, own queries",
+                lender(None),
+                Resource::QueriesBy {
+                    requester: &own_key,
+                },
+                "ok",
+            ),
+            (
+                "lender, other's queries",
+                lender(None),
+                Resource::QueriesBy {
+                    requester: &other_key,
+                },
+                "forbidden",
+            ),
+            (
+                "registrar, records",
+                registrar.clone(),
+                Resource::EnterpriseRecords { uscc: E },
+                "forbidden",
+            ),
+            (
+                "registrar, own records",
+                registrar.clone(),
+                Resource::OwnRecords { uscc: E },
+                "forbidden",
+            ),
+            (
+                "enterprise, own records",
+                ent(Some(SelfInquiry)),
+                Resource::EnterpriseRecords { uscc: E },
+                "ok",
+            ),
+            (
+                "enterprise, other's records",
+                ent(Some(SelfInquiry)),
+                Resource::EnterpriseRecords { uscc: OTHER },
+                "purpose_not_allowed",
+            ),
+            (
+                "enterprise, other's records, loan purpose",
+                ent(Some(LoanApproval)),
+                Resource::EnterpriseRecords { uscc: OTHER },
+                "forbidden",
+            ),
+            (
+                "enterprise, own query log",
+                ent(None),
+                Resource::QueryLog { uscc: E },
+                "ok",
+            ),
+            (
+                "enterprise, other's query log",
+                ent(None),
+                Resource::QueryLog { uscc: OTHER },
+                "forbidden",
+            ),
             ("enterprise, members", ent(None), Resource::Members, "ok"),
-            ("enterprise, own IP", ent(None), Resource::Ip { owner: E }, "ok"),
-            ("enterprise, other's IP", ent(None), Resource::Ip { owner: OTHER }, "forbidden"),
-            ("enterprise, own account", ent(None), Resource::Account { key: &ent_key }, "ok"),
-            ("enterprise, other account", ent(None), Resource::Account { key: &other_key }, "forbidden"),
+            (
+                "enterprise, own IP",
+                ent(None),
+                Resource::Ip { owner: E },
+                "ok",
+            ),
+            (
+                "enterprise, other's IP",
+                ent(None),
+                Resource::Ip { owner: OTHER },
+                "forbidden",
+            ),
+            (
+                "enterprise, own account",
+                ent(None),
+                Resource::Account { key: &ent_key },
+                "ok",
+            ),
+            (
+                "enterprise, other account",
+                ent(None),
+                Resource::Account { key: &other_key },
+                "forbidden",
+            ),
         ];
         for (name, caller, what, want) in rows {
             assert_eq!(code(decide(&caller, &what, &world)), want, "{name}");
         }
-        let g = decide(&lender(Some(LoanApproval)), &Resource::EnterpriseRecords { uscc: E }, &world).unwrap();
-        assert_eq!(g.basis, AccessBasis::Consent { consent_id: "c-1".into() });
+        let g = decide(
+            &lender(Some(LoanApproval)),
+            &Resource::EnterpriseRecords { uscc: E },
+            &world,
+        )
+        .unwrap();
+        assert_eq!(
+            g.basis,
+            AccessBasis::Consent {
+                consent_id: "c-1".into()
+            }
+        );
         assert_eq!(g.purpose, Some(LoanApproval));
     }
 }

@@ -135,7 +135,11 @@ impl ReplayCache {
 
     /// Nonces remembered.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).seen.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .len()
     }
 
     /// True when empty.
@@ -192,11 +196,16 @@ async fn verify(a: &AuthState, req: Request) -> Result<Request, ApiError> {
     };
     let text = |v: &axum::http::HeaderValue, name: &str| {
         v.to_str().map(str::to_string).map_err(|_| {
-            unauthorized(SigError::Malformed(format!("the {name} header is not ASCII")))
+            unauthorized(SigError::Malformed(format!(
+                "the {name} header is not ASCII"
+            )))
         })
     };
-    let parsed = httpsig::parse(&text(input, "Signature-Input")?, &text(signature, "Signature")?)
-        .map_err(unauthorized)?;
+    let parsed = httpsig::parse(
+        &text(input, "Signature-Input")?,
+        &text(signature, "Signature")?,
+    )
+    .map_err(unauthorized)?;
     let ip = parts.extensions.get::<ClientIp>().map(|c| c.0);
     if let Some(ip) = ip {
         s.client_limits.check(ip).map_err(|retry| {

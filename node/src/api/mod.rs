@@ -231,7 +231,7 @@ pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
         shared: shared.clone(),
         max_body: cfg.max_body_bytes,
     };
-    Router::new()
+    let mut app = Router::new()
         .route("/v1/txs", post(submit))
         .route("/v1/txs/batch", post(submit_batch))
         .merge(read_routes())
@@ -239,9 +239,11 @@ pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
         .route(
             "/v1/openapi.json",
             get(|| async { Json(openapi::document()) }),
-        )
-        .route("/metrics", get(metrics))
-        .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        );
+    if cfg.metrics_listen.is_none() {
+        app = app.route("/metrics", get(metrics));
+    }
+    app.fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
             auth,
             auth::authenticate,
@@ -311,13 +313,7 @@ async fn audited(
         };
     };
     let (status, body, basis, purpose, outcome) = match answer {
-        Ok((g, v)) => (
-            StatusCode::OK,
-            v,
-            g.basis,
-            g.purpose,
-            AuditOutcome::Granted,
-        ),
+        Ok((g, v)) => (StatusCode::OK, v, g.basis, g.purpose, AuditOutcome::Granted),
         Err(e) if e.status == StatusCode::FORBIDDEN => (
             e.status,
             json!({"error": {"code": e.code, "message": e.message}}),
@@ -351,7 +347,10 @@ async fn audited(
     })?;
     Ok((
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response())
@@ -455,11 +454,7 @@ async fn submit_batch(
         .into_response())
 }
 
-async fn get_tx(
-    State(s): State<Arc<Shared>>,
-    caller: Caller,
-    PathStr(hash): PathStr,
-) -> ApiResult {
+async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): PathStr) -> ApiResult {
     let hash = parse_hash(&hash)?;
     if caller.0.is_none() {
         return Err(access::signature_required());
@@ -470,7 +465,13 @@ async fn get_tx(
             .store
             .tx_at(loc.height, loc.index)?
             .ok_or_else(|| ApiError::not_found("transaction missing"))?;
-        decide(&caller, &Resource::Transaction { sender: &t.tx.sender }, &*s)?;
+        decide(
+            &caller,
+            &Resource::Transaction {
+                sender: &t.tx.sender,
+            },
+            &*s,
+        )?;
         let block_hash = s.store.block_hash(loc.height)?;
         return ok(json!({
             "tx_hash": hash,
@@ -484,7 +485,13 @@ async fn get_tx(
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).cloned();
     if let Some(t) = &pending {
-        decide(&caller, &Resource::Transaction { sender: &t.tx.sender }, &*s)?;
+        decide(
+            &caller,
+            &Resource::Transaction {
+                sender: &t.tx.sender,
+            },
+            &*s,
+        )?;
     }
     match pending {
         Some(t) => ok(
@@ -665,10 +672,7 @@ fn enterprise_body(
     let (records, total) = if own {
         let me = caller.0.as_ref().map(|p| p.key);
         let (all, _) = s.store.credit_records(uscc, 0, MAX_OWN_SCAN)?;
-        let mine: Vec<_> = all
-            .into_iter()
-            .filter(|r| Some(r.reporter) == me)
-            .collect();
+        let mine: Vec<_> = all.into_iter().filter(|r| Some(r.reporter) == me).collect();
         let total = mine.len() as u64;
         (mine.into_iter().skip(offset).take(limit).collect(), total)
     } else {
@@ -779,7 +783,13 @@ async fn queries_by(
             .map_err(|e| ApiError::bad("bad_key", format!("requester: {e}")))?,
         None => me,
     };
-    decide(&caller, &Resource::QueriesBy { requester: &requester }, &*s)?;
+    decide(
+        &caller,
+        &Resource::QueriesBy {
+            requester: &requester,
+        },
+        &*s,
+    )?;
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
     let rows = s.store.audits(
@@ -800,7 +810,8 @@ async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): Path
     let Some(p) = caller.0.as_deref() else {
         return Err(access::signature_required());
     };
-    let not_found = || ApiError::not_found(format!("no consent {} of yours", validate::truncate(&id)));
+    let not_found =
+        || ApiError::not_found(format!("no consent {} of yours", validate::truncate(&id)));
     let rec = s.store.consent(&id)?.ok_or_else(not_found)?;
     let c = &rec.signed.consent;
     let party = p.is_regulator()
@@ -832,7 +843,13 @@ async fn ip(State(s): State<Arc<Shared>>, caller: Caller, PathStr(ip_id): PathSt
     let record = s.store.ip(&ip_id)?.ok_or_else(|| {
         ApiError::not_found(format!("IP {ip_id} is not registered on this chain"))
     })?;
-    decide(&caller, &Resource::Ip { owner: &record.owner }, &*s)?;
+    decide(
+        &caller,
+        &Resource::Ip {
+            owner: &record.owner,
+        },
+        &*s,
+    )?;
     let history = s.store.ip_history(&ip_id, 1000)?;
     let mut names = Names::new(&s.store, &s.genesis);
     let mut v = views::ip(&mut names, &record, today(&s), Some(&history))?;
@@ -976,8 +993,12 @@ pub fn tls_acceptor(
             cert.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("api.tls_key {}: no usable PEM private key: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "api.tls_key {}: no usable PEM private key: {e}",
+            key.display()
+        )
+    })?;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -986,6 +1007,28 @@ pub fn tls_acceptor(
         .with_single_cert(certs, key)
         .map_err(|e| format!("api.tls_cert and api.tls_key do not make a usable pair: {e}"))?;
     Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// Serves `/metrics` alone on its own address (plain HTTP, counts only)
+/// until `shutdown`.
+pub async fn serve_metrics(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("only /metrics is served here") })
+        .with_state(shared);
+    let stop = async move {
+        let _ = shutdown.wait_for(|v| *v).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::warn!(error = %e, "the metrics listener stopped");
+    }
 }
 
 /// How long a client may take to send a request's headers, and how long a
@@ -1076,19 +1119,17 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     // The handshake gets the same bound as a request's headers.
-                    let stream = match tokio::time::timeout(
-                        HEADER_READ_TIMEOUT,
-                        acceptor.accept(tracked),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
+                    let stream =
+                        match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tracked))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
                     let connection =
                         http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(connection).await {

@@ -33,8 +33,41 @@ fn ip_id() -> Value {
         "pattern": "^(ZL([0-9]{8}|[0-9]{12})\\.[0-9X]|[A-Za-z0-9._-]{1,64})$"})
 }
 
+/// Routes that need a signed request, and whether they also answer 403
+/// (a signed caller who may not read it).
+const SIGNED: &[(&str, &str)] = &[
+    ("/v1/txs/{hash}", "get"),
+    ("/v1/txs/{hash}/proof", "get"),
+    ("/v1/enterprises/{uscc}", "get"),
+    ("/v1/enterprises/{uscc}/queries", "get"),
+    ("/v1/queries", "get"),
+    ("/v1/consents/{id}", "get"),
+    ("/v1/ip/{ip_id}", "get"),
+    ("/v1/members", "get"),
+    ("/v1/accounts/{key}", "get"),
+];
+
 /// The document.
 pub fn document() -> Value {
+    let mut doc = base();
+    let err = json!({"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    for (path, method) in SIGNED {
+        let op = &mut doc["paths"][*path][*method];
+        op["security"] = json!([{"memberSignature": []}]);
+        let mut e401 = err.clone();
+        e401["description"] = json!("No signature, or a refused one: signature_required, malformed_signature, component_not_covered, bad_signature, unknown_key, clock_skew, signature_expired, signature_validity_too_long, replayed_nonce, content_digest_mismatch");
+        let mut e403 = err.clone();
+        e403["description"] = json!("Signed, but not entitled: forbidden, not_your_transaction, consent_required, purpose_required, unknown_purpose, purpose_not_allowed. A refusal never says whether records exist.");
+        op["responses"]["401"] = e401;
+        op["responses"]["403"] = e403;
+    }
+    for path in ["/v1/blocks/latest", "/v1/blocks/{id}", "/v1/events"] {
+        doc["paths"][path]["get"]["security"] = json!([{}, {"memberSignature": []}]);
+    }
+    doc
+}
+
+fn base() -> Value {
     let hex =
         json!({"type": "string", "pattern": "^[0-9a-f]{64}$", "minLength": 64, "maxLength": 64});
     json!({
@@ -42,7 +75,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Deltachain node API",
             "version": "1",
-            "description": "Submit signed credit and IP records, query the cross-city view, and fetch proofs a bank can verify against the validators' signatures. Errors are {\"error\": {\"code\", \"message\"}}."
+            "description": "Submit signed credit and IP records, query the cross-city view, and fetch proofs a bank can verify against the validators' signatures. Reads of record content need a request signed by a member or enterprise key (security scheme memberSignature). Errors are {\"error\": {\"code\", \"message\"}}."
         },
         "paths": {
             "/v1/txs": {"post": {
@@ -67,14 +100,35 @@ pub fn document() -> Value {
             "/v1/blocks/latest": {"get": op("The last committed block.", json!([]), "Block", &[404])},
             "/v1/blocks/{id}": {"get": op("A block by height or by hash.", path_param("id", "height or 64-hex block hash", json!({"type": "string", "maxLength": 64, "pattern": "^([0-9]{1,19}|[0-9a-fA-F]{64})$"})), "Block", &[400, 404])},
             "/v1/enterprises/{uscc}": {"get": {
-                "summary": "An enterprise's credit records from every city (newest first, with corrections) and the IP it owns with pledges.",
+                "summary": "An enterprise's credit records from every city (newest first, with corrections) and the IP it owns with pledges. For a regulator, the enterprise itself, or a credit_reporter/lender/reader holding the enterprise's active consent (scope credit or all) for the signed purpose; with own=true, only the records the caller reported (no consent needed). Every read, granted or refused, is recorded in the enterprise's query log on chain.",
                 "parameters": [
                     {"name": "uscc", "in": "path", "required": true, "schema": uscc(), "description": "Unified Social Credit Code"},
+                    {"name": "Deltachain-Purpose", "in": "header", "required": false, "schema": {"type": "string", "enum": ["loan_approval", "post_loan_management", "guarantee_review", "supervision", "self_inquiry"], "pattern": "^[a-z_]{1,32}$", "maxLength": 32}, "description": "why the caller reads; required unless own=true, and covered by the signature"},
+                    {"name": "own", "in": "query", "schema": {"type": "boolean", "default": false}, "description": "only the records the caller reported itself"},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295u64}, "description": "records to skip, newest first"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
                 ],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enterprise"}}}}, "400": {"description": "Invalid USCC"}}
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enterprise"}}}}, "400": {"description": "Invalid USCC"}, "503": {"description": "audit_unavailable: the read could not be recorded (not a validator, or the audit outbox is full), so it is not answered"}}
             }},
+            "/v1/enterprises/{uscc}/queries": {"get": {
+                "summary": "The enterprise's query log on chain: who read its data, when, through which node, for what purpose, on what ground, and the outcome. For the enterprise itself and regulators.",
+                "parameters": [
+                    {"name": "uscc", "in": "path", "required": true, "schema": uscc()},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295u64}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+                ],
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Queries"}}}}, "400": {"description": "Invalid USCC"}}
+            }},
+            "/v1/queries": {"get": {
+                "summary": "The reads one requester made (regulators; or the requester itself).",
+                "parameters": [
+                    {"name": "requester", "in": "query", "schema": hex64(), "description": "public key; the caller's own by default"},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295u64}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+                ],
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Queries"}}}}, "400": {"description": "Bad key"}}
+            }},
+            "/v1/consents/{id}": {"get": op("A consent and whether it is in force (judged at the latest block): for its enterprise, its grantee and regulators; 404 for anyone else.", path_param("id", "consent id", json!({"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,64}$", "maxLength": 64})), "Consent", &[404])},
             "/v1/ip/{ip_id}": {"get": op("An IP right: owner, active pledge and full history.", path_param("ip_id", "patent number (ZL...) or registration id", ip_id()), "Ip", &[400, 404])},
             "/v1/status": {"get": op("Node and chain status.", json!([]), "Status", &[])},
             "/v1/validators": {"get": op("The validator set from genesis.", json!([]), "Validators", &[])},
@@ -84,28 +138,42 @@ pub fn document() -> Value {
             "/v1/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics: height, round, mempool, peers, committed transactions, commit latency histogram.", "responses": {"200": {"description": "text/plain; version=0.0.4"}}}}
         },
-        "components": {"schemas": {
-            "Hash": hex,
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-            "SubmitTx": {"type": "object", "required": ["tx"], "properties": {"tx": {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "minLength": 2, "maxLength": 8192, "description": "hex of the canonical bincode encoding of a SignedTransaction (at most 4096 bytes)"}}},
-            "SubmitBatch": {"type": "object", "required": ["txs"], "properties": {"txs": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "minLength": 2, "maxLength": 8192}}}},
-            "TxHash": {"type": "object", "required": ["tx_hash"], "properties": {"tx_hash": {"$ref": "#/components/schemas/Hash"}, "status": {"enum": ["pending", "committed"]}, "height": {"type": "integer"}, "outcome": {"enum": ["applied", "rejected"]}}},
-            "BatchResult": {"type": "object", "properties": {"accepted": {"type": "integer"}, "results": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/TxHash"}, {"$ref": "#/components/schemas/Error"}]}}}},
-            "Receipt": {"type": "object", "required": ["tx_hash", "outcome"], "properties": {"tx_hash": {"$ref": "#/components/schemas/Hash"}, "outcome": {"enum": ["applied", "rejected"]}, "reason": {"type": ["string", "null"]}}},
-            "TxStatus": {"type": "object", "required": ["tx_hash", "status", "tx"], "properties": {"tx_hash": {"$ref": "#/components/schemas/Hash"}, "status": {"enum": ["pending", "committed"]}, "height": {"type": "integer"}, "index": {"type": "integer"}, "receipt": {"$ref": "#/components/schemas/Receipt"}, "tx": {"type": "object"}}},
-            "InclusionProof": {"type": "object", "properties": {"index": {"type": "integer"}, "tree_size": {"type": "integer"}, "path": {"type": "array", "items": {"$ref": "#/components/schemas/Hash"}}}},
-            "TxProof": {"type": "object", "required": ["tx_hash", "height", "tx_proof", "receipt_proof", "header", "certificate"], "properties": {
-                "tx_hash": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}, "index": {"type": "integer"}, "tx": {"type": "string"},
-                "receipt": {"$ref": "#/components/schemas/Receipt"}, "tx_proof": {"$ref": "#/components/schemas/InclusionProof"}, "receipt_proof": {"$ref": "#/components/schemas/InclusionProof"},
-                "header": {"type": "object"}, "block_hash": {"$ref": "#/components/schemas/Hash"}, "certificate": {"type": "object"}}},
-            "Block": {"type": "object", "required": ["height", "hash", "header", "txs", "receipts"], "properties": {"height": {"type": "integer"}, "hash": {"$ref": "#/components/schemas/Hash"}, "header": {"type": "object"}, "txs": {"type": "array"}, "receipts": {"type": "array", "items": {"$ref": "#/components/schemas/Receipt"}}, "last_commit": {}, "commit": {}}},
-            "Pledge": {"type": "object", "properties": {"pledgee": {"type": "string"}, "pledgee_key": {"$ref": "#/components/schemas/Hash"}, "amount_fen": {"type": "integer"}, "contract": {"type": "string"}, "until": {"type": "string", "format": "date"}, "tx_hash": {"$ref": "#/components/schemas/Hash"}}},
-            "Ip": {"type": "object", "required": ["ip_id", "kind", "title", "owner", "active_pledge"], "properties": {"ip_id": {"type": "string"}, "kind": {"enum": ["patent", "trademark", "copyright", "software_copyright"]}, "title": {"type": "string"}, "owner": {"type": "string"}, "registered_on": {"type": "string", "format": "date"}, "active_pledge": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Pledge"}]}, "history": {"type": "array"}}},
-            "Enterprise": {"type": "object", "required": ["uscc", "credit_records", "ip"], "properties": {"uscc": {"type": "string"}, "total_credit_records": {"type": "integer"}, "credit_records": {"type": "array"}, "ip": {"type": "array", "items": {"$ref": "#/components/schemas/Ip"}}}},
-            "Status": {"type": "object", "required": ["chain_id", "node", "height", "latest_block_hash", "peers", "syncing"], "properties": {"chain_id": {"type": "string"}, "node": {"type": "string"}, "height": {"type": "integer"}, "latest_block_hash": {"$ref": "#/components/schemas/Hash"}, "peers": {"type": "integer"}, "syncing": {"type": "boolean"}}},
-            "Validators": {"type": "object", "properties": {"validators": {"type": "array"}, "quorum": {"type": "integer"}}},
-            "Members": {"type": "object", "properties": {"members": {"type": "array"}}},
-            "Account": {"type": "object", "properties": {"public_key": {"$ref": "#/components/schemas/Hash"}, "member": {}, "committed_nonce": {"type": "integer"}, "next_nonce": {"type": "integer"}}}
-        }}
+        "components": components(hex),
     })
+}
+
+fn components(hex: Value) -> Value {
+    json!({
+      "securitySchemes": {"memberSignature": {
+        "type": "apiKey", "in": "header", "name": "Signature",
+        "description": "HTTP Message Signatures (RFC 9421), ed25519. Signature-Input covers at least \"@method\" \"@path\" \"@query\", plus \"content-digest\" (RFC 9530, sha-256) with a body and \"deltachain-purpose\" when that header is sent; parameters created, expires (at most 300 s after created; created within 60 s of the node's clock), nonce (single use), keyid = the member's or enterprise's public key in hex, alg=\"ed25519\" optional."
+      }},
+      "schemas": {
+        "Hash": hex,
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+        "SubmitTx": {"type": "object", "required": ["tx"], "properties": {"tx": {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "minLength": 2, "maxLength": 8192, "description": "hex of the canonical bincode encoding of a SignedTransaction (at most 4096 bytes)"}}},
+        "SubmitBatch": {"type": "object", "required": ["txs"], "properties": {"txs": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "minLength": 2, "maxLength": 8192}}}},
+        "TxHash": {"type": "object", "required": ["tx_hash"], "properties": {"tx_hash": {"$ref": "#/components/schemas/Hash"}, "status": {"enum": ["pending", "committed"]}, "height": {"type": "integer"}, "outcome": {"enum": ["applied", "rejected"]}}},
+        "BatchResult": {"type": "object", "properties": {"accepted": {"type": "integer"}, "results": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/TxHash"}, {"$ref": "#/components/schemas/Error"}]}}}},
+        "Receipt": {"type": "object", "required": ["tx_hash", "outcome"], "properties": {"tx_hash": {"$ref": "#/components/schemas/Hash"}, "outcome": {"enum": ["applied", "rejected"]}, "reason": {"type": ["string", "null"]}}},
+        "TxStatus": {"type": "object", "required": ["tx_hash", "status", "tx"], "properties": {"tx_hash": {"$ref": "#/components/schemas/Hash"}, "status": {"enum": ["pending", "committed"]}, "height": {"type": "integer"}, "index": {"type": "integer"}, "receipt": {"$ref": "#/components/schemas/Receipt"}, "tx": {"type": "object"}}},
+        "InclusionProof": {"type": "object", "properties": {"index": {"type": "integer"}, "tree_size": {"type": "integer"}, "path": {"type": "array", "items": {"$ref": "#/components/schemas/Hash"}}}},
+        "TxProof": {"type": "object", "required": ["tx_hash", "height", "tx_proof", "receipt_proof", "header", "certificate"], "properties": {
+            "tx_hash": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}, "index": {"type": "integer"}, "tx": {"type": "string"},
+            "receipt": {"$ref": "#/components/schemas/Receipt"}, "tx_proof": {"$ref": "#/components/schemas/InclusionProof"}, "receipt_proof": {"$ref": "#/components/schemas/InclusionProof"},
+            "header": {"type": "object"}, "block_hash": {"$ref": "#/components/schemas/Hash"}, "certificate": {"type": "object"}}},
+        "Block": {"type": "object", "required": ["height", "hash", "header", "txs", "receipts"], "properties": {"height": {"type": "integer"}, "hash": {"$ref": "#/components/schemas/Hash"}, "header": {"type": "object"}, "txs": {"type": "array"}, "receipts": {"type": "array", "items": {"$ref": "#/components/schemas/Receipt"}}, "last_commit": {}, "commit": {}}},
+        "Pledge": {"type": "object", "properties": {"pledgee": {"type": "string"}, "pledgee_key": {"$ref": "#/components/schemas/Hash"}, "amount_fen": {"type": "integer"}, "contract": {"type": "string"}, "until": {"type": "string", "format": "date"}, "tx_hash": {"$ref": "#/components/schemas/Hash"}}},
+        "Ip": {"type": "object", "required": ["ip_id", "kind", "title", "owner", "active_pledge"], "properties": {"ip_id": {"type": "string"}, "kind": {"enum": ["patent", "trademark", "copyright", "software_copyright"]}, "title": {"type": "string"}, "owner": {"type": "string"}, "registered_on": {"type": "string", "format": "date"}, "active_pledge": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Pledge"}]}, "history": {"type": "array"}}},
+        "Enterprise": {"type": "object", "required": ["uscc", "credit_records", "ip"], "properties": {"uscc": {"type": "string"}, "total_credit_records": {"type": "integer"}, "credit_records": {"type": "array"}, "ip": {"type": "array", "items": {"$ref": "#/components/schemas/Ip"}}}},
+        "Status": {"type": "object", "required": ["chain_id", "node", "height", "latest_block_hash", "peers", "syncing"], "properties": {"chain_id": {"type": "string"}, "node": {"type": "string"}, "height": {"type": "integer"}, "latest_block_hash": {"$ref": "#/components/schemas/Hash"}, "peers": {"type": "integer"}, "syncing": {"type": "boolean"}}},
+        "Validators": {"type": "object", "properties": {"validators": {"type": "array"}, "quorum": {"type": "integer"}}},
+        "Members": {"type": "object", "properties": {"members": {"type": "array"}}},
+        "Queries": {"type": "object", "properties": {"queries": {"type": "array", "items": {"type": "object", "properties": {
+            "time": {"type": "string"}, "requester": {"$ref": "#/components/schemas/Hash"}, "requester_name": {"type": "string"}, "enterprise": {"type": "string"},
+            "route": {"enum": ["enterprise_records", "own_records", "query_log"]}, "purpose": {"type": ["string", "null"]},
+            "basis": {}, "outcome": {}, "response_hash": {"$ref": "#/components/schemas/Hash"}, "serving_node": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}}}}}},
+        "Consent": {"type": "object", "properties": {"consent": {"type": "object"}, "signature": {"type": "string"}, "tx_hash": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}, "revoked_height": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
+        "Account": {"type": "object", "properties": {"public_key": {"$ref": "#/components/schemas/Hash"}, "member": {}, "committed_nonce": {"type": "integer"}, "next_nonce": {"type": "integer"}}}
+    }})
 }

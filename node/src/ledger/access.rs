@@ -5,8 +5,8 @@
 //! enterprise's records today?".
 
 use deltachain_protocol::{
-    AuditBatch, AuditEntry, ConsentRevoke, Date, EnterpriseKey, Hash, PublicKey,
-    SignedConsent, SignedTransaction,
+    AuditBatch, AuditEntry, ConsentRevoke, Date, EnterpriseKey, Hash, PublicKey, SignedConsent,
+    SignedTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -160,7 +160,10 @@ pub(super) fn consent_revoke<S: StateRead + ?Sized>(
     member: Option<&Member>,
 ) -> Result<Rule, StateFault> {
     let Some(mut record) = o.get::<ConsentRecord>(&keys::consent(&r.consent_id))? else {
-        return Ok(Err(format!("no consent with id {} is on chain", r.consent_id)));
+        return Ok(Err(format!(
+            "no consent with id {} is on chain",
+            r.consent_id
+        )));
     };
     let uscc = record.signed.consent.enterprise.clone();
     let Some(key) = o.get::<PublicKey>(&keys::enterprise_key(&uscc))? else {

@@ -60,7 +60,8 @@ impl World {
                 p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
             }],
             members,
-            enterprises: Vec::new(),            params: ConsensusParams::default(),
+            enterprises: Vec::new(),
+            params: ConsensusParams::default(),
         };
         keys.insert("validator", Keypair::from_secret([99; 32]));
         keys.insert("ent-a", Keypair::from_secret([30; 32]));
@@ -621,7 +622,10 @@ fn audit_entry(w: &World) -> AuditEntry {
 fn enterprise_keys_consents_revocations_and_audit_batches() {
     let mut w = World::new();
     let reason = |r: Receipt| r.reason.unwrap_or_default();
-    let r = w.one("bank-shanghai", consent_payload(&w, "ent-a", "c1", "2027-06-30"));
+    let r = w.one(
+        "bank-shanghai",
+        consent_payload(&w, "ent-a", "c1", "2027-06-30"),
+    );
     assert!(reason(r).contains("has no key on chain"));
     let bind = |w: &World, who: &str| {
         Payload::EnterpriseKey(EnterpriseKey {
@@ -633,18 +637,34 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
     assert!(reason(r).contains("enterprise_registrar"));
     assert_eq!(w.one("amr", bind(&w, "ent-a")).outcome, Outcome::Applied);
     let r = w.one("amr", bind(&w, "bank-nanjing"));
-    assert!(reason(r).contains("belongs to member"), "a member's key is not an enterprise's");
+    assert!(
+        reason(r).contains("belongs to member"),
+        "a member's key is not an enterprise's"
+    );
 
     // Grant: signed by the enterprise, submitted by the grantee bank.
     assert_eq!(
-        w.one("bank-shanghai", consent_payload(&w, "ent-a", "c1", "2027-06-30")).outcome,
+        w.one(
+            "bank-shanghai",
+            consent_payload(&w, "ent-a", "c1", "2027-06-30")
+        )
+        .outcome,
         Outcome::Applied
     );
-    let r = w.one("bank-nanjing", consent_payload(&w, "ent-a", "c1", "2027-06-30"));
+    let r = w.one(
+        "bank-nanjing",
+        consent_payload(&w, "ent-a", "c1", "2027-06-30"),
+    );
     assert!(reason(r).contains("already used"));
-    let r = w.one("bank-shanghai", consent_payload(&w, "ent-a-new", "c2", "2027-06-30"));
+    let r = w.one(
+        "bank-shanghai",
+        consent_payload(&w, "ent-a-new", "c2", "2027-06-30"),
+    );
     assert!(reason(r).contains("not signed by the key bound"));
-    let r = w.one("bank-shanghai", consent_payload(&w, "ent-a", "c3", "2026-11-02"));
+    let r = w.one(
+        "bank-shanghai",
+        consent_payload(&w, "ent-a", "c3", "2026-11-02"),
+    );
     assert!(reason(r).contains("ended on"));
     let mut other_chain = consent_payload(&w, "ent-a", "c4", "2027-06-30");
     if let Payload::ConsentGrant(c) = &mut other_chain {
@@ -663,19 +683,27 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
     assert!(reason(r).contains("not signed by the key bound"));
     let revoke = ConsentRevoke::sign(&w.chain, "c1", &w.keys["ent-a"]);
     assert_eq!(
-        w.one("ent-a", Payload::ConsentRevoke(revoke.clone())).outcome,
+        w.one("ent-a", Payload::ConsentRevoke(revoke.clone()))
+            .outcome,
         Outcome::Applied
     );
     let rec: ConsentRecord = codec::decode(&w.state[&keys::consent("c1")], 1 << 20, "c").unwrap();
     assert!(!rec.active(date("2026-11-27")));
-    assert!(reason(w.one("bank-nanjing", Payload::ConsentRevoke(revoke))).contains("already revoked"));
+    assert!(
+        reason(w.one("bank-nanjing", Payload::ConsentRevoke(revoke))).contains("already revoked")
+    );
     // An enterprise key may not send anything else.
     let r = w.one("ent-a", bind(&w, "ent-a-new"));
     assert!(reason(r).contains("not a member"));
 
     // Rebinding moves the key: the old one no longer names the enterprise.
-    assert_eq!(w.one("amr", bind(&w, "ent-a-new")).outcome, Outcome::Applied);
-    assert!(!w.state.contains_key(&keys::enterprise_of(&w.keys["ent-a"].public())));
+    assert_eq!(
+        w.one("amr", bind(&w, "ent-a-new")).outcome,
+        Outcome::Applied
+    );
+    assert!(!w
+        .state
+        .contains_key(&keys::enterprise_of(&w.keys["ent-a"].public())));
 
     // Audit batches: only validators, once each, no gaps.
     let batch = |first_seq: u64, n: usize, w: &World| {
@@ -686,11 +714,17 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
     };
     let r = w.one("bank-shanghai", batch(0, 2, &w));
     assert!(reason(r).contains("not a validator"));
-    assert_eq!(w.one("validator", batch(0, 2, &w)).outcome, Outcome::Applied);
+    assert_eq!(
+        w.one("validator", batch(0, 2, &w)).outcome,
+        Outcome::Applied
+    );
     assert!(reason(w.one("validator", batch(0, 2, &w))).contains("already recorded"));
     assert!(reason(w.one("validator", batch(5, 1, &w))).contains("audit gap"));
     // Overlapping resend: only the new entry is added.
-    assert_eq!(w.one("validator", batch(1, 2, &w)).outcome, Outcome::Applied);
+    assert_eq!(
+        w.one("validator", batch(1, 2, &w)).outcome,
+        Outcome::Applied
+    );
     let count: u64 = codec::decode(&w.state[keys::AUDIT_COUNT], 16, "n").unwrap();
     assert_eq!(count, 3);
     let next: u64 = codec::decode(

@@ -151,14 +151,12 @@ impl Shared {
             decoded
                 .into_iter()
                 .map(|r| match r {
-                    Ok((c, (nonce, standing))) => match pool.precheck(
-                        &c,
-                        nonce,
-                        standing.may_send(&c.tx.tx.payload),
-                    ) {
-                        Ok(()) => (Ok(c), Some((nonce, standing))),
-                        Err(e) => (Err(e), None),
-                    },
+                    Ok((c, (nonce, standing))) => {
+                        match pool.precheck(&c, nonce, standing.may_send(&c.tx.tx.payload)) {
+                            Ok(()) => (Ok(c), Some((nonce, standing))),
+                            Err(e) => (Err(e), None),
+                        }
+                    }
                     Err(e) => (Err(e), None),
                 })
                 .unzip()
@@ -422,6 +420,17 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         _ => "http",
     };
     info!(addr = %checked.api_listen, scheme, "API listening");
+    if let Some(addr) = checked.metrics_listen {
+        let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen for metrics on {addr} (field api.metrics_listen)")
+        })?;
+        info!(%addr, "metrics listening");
+        tokio::spawn(crate::api::serve_metrics(
+            shared.clone(),
+            l,
+            shutdown_rx.clone(),
+        ));
+    }
     let api_task = tokio::spawn(crate::api::serve(
         shared.clone(),
         listener,
