@@ -208,16 +208,7 @@ async fn verify(a: &AuthState, req: Request) -> Result<Request, ApiError> {
     .map_err(unauthorized)?;
     let ip = parts.extensions.get::<ClientIp>().map(|c| c.0);
     if let Some(ip) = ip {
-        s.client_limits.check(ip).map_err(|retry| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_bad_signatures",
-                format!(
-                    "this client sent too many bad signatures; retry in {} ms",
-                    retry.as_millis()
-                ),
-            )
-        })?;
+        super::within_budget(s, ip)?;
     }
     // Who claims to sign, before any curve arithmetic: a stranger's key
     // costs a database read, not a signature check.

@@ -146,16 +146,7 @@ async fn admit_for(
 ) -> Result<Vec<Result<Hash, AdmitError>>, ApiError> {
     let ip = client.map(|c| c.0 .0);
     if let Some(ip) = ip {
-        s.client_limits.check(ip).map_err(|retry| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_bad_signatures",
-                format!(
-                    "this client sent too many transactions with bad signatures; retry in {} ms",
-                    retry.as_millis()
-                ),
-            )
-        })?;
+        within_budget(s, ip)?;
     }
     let results = s.admit(raw, true).await;
     if let Some(ip) = ip {
@@ -166,6 +157,21 @@ async fn admit_for(
         s.client_limits.charge(ip, bad as u64);
     }
     Ok(results)
+}
+
+/// Refuses a client that spent its budget of bad signatures (transactions
+/// or request signatures), before anything it sent is verified.
+pub(crate) fn within_budget(s: &Shared, ip: std::net::IpAddr) -> Result<(), ApiError> {
+    s.client_limits.check(ip).map_err(|retry| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_bad_signatures",
+            format!(
+                "this client sent too many bad signatures; retry in {} ms",
+                retry.as_millis()
+            ),
+        )
+    })
 }
 
 /// A path segment as a string, whose rejection (bad percent-encoding, not
@@ -721,6 +727,23 @@ fn audit_view(names: &mut Names, r: &crate::ledger::AuditRecord) -> Result<Value
     }))
 }
 
+/// A page of audit entries under an index prefix, newest first, as JSON.
+fn audit_list(
+    s: &Shared,
+    prefix: &[u8],
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<Vec<Value>, ApiError> {
+    let rows = s
+        .store
+        .audits(prefix, offset, limit.unwrap_or(100).min(MAX_PAGE))?;
+    let mut names = Names::new(&s.store, &s.genesis);
+    Ok(rows
+        .iter()
+        .map(|r| audit_view(&mut names, r))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 async fn enterprise_queries(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -735,17 +758,12 @@ async fn enterprise_queries(
     let answer = match decide(&caller, &Resource::QueryLog { uscc: &uscc }, &*s) {
         Ok(g) => {
             let offset = page.offset.unwrap_or(0);
-            let limit = page.limit.unwrap_or(100).min(MAX_PAGE);
-            let rows = s.store.audits(
+            let list = audit_list(
+                &s,
                 &crate::ledger::keys::audits_by_enterprise(&uscc),
                 offset,
-                limit,
+                page.limit,
             )?;
-            let mut names = Names::new(&s.store, &s.genesis);
-            let list = rows
-                .iter()
-                .map(|r| audit_view(&mut names, r))
-                .collect::<Result<Vec<_>, _>>()?;
             Ok((
                 g,
                 json!({
@@ -791,17 +809,12 @@ async fn queries_by(
         &*s,
     )?;
     let offset = q.offset.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
-    let rows = s.store.audits(
+    let list = audit_list(
+        &s,
         &crate::ledger::keys::audits_by_requester(&requester),
         offset,
-        limit,
+        q.limit,
     )?;
-    let mut names = Names::new(&s.store, &s.genesis);
-    let list = rows
-        .iter()
-        .map(|r| audit_view(&mut names, r))
-        .collect::<Result<Vec<_>, _>>()?;
     ok(json!({"requester": requester, "offset": offset, "queries": list}))
 }
 
