@@ -111,6 +111,8 @@ enum Command {
     },
 }
 
+// Parsed once per run: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ConsentCmd {
     /// Sign a consent with the enterprise's key and write it to a file for
@@ -141,6 +143,11 @@ enum ConsentCmd {
         /// The consent's id (default: a random one).
         #[arg(long)]
         consent_id: Option<String>,
+        /// The network's chain id; with it (and --uscc or a key file named
+        /// after the enterprise, and --grantee as a key) nothing is asked of
+        /// a node, so the consent can be made on an offline machine.
+        #[arg(long)]
+        chain_id: Option<String>,
         /// File to write (refuses to overwrite).
         #[arg(long)]
         out: PathBuf,
@@ -1057,6 +1064,7 @@ async fn consent_cmd(
             not_before,
             until,
             consent_id,
+            chain_id,
             out,
         } => {
             let ent = deltachain_client::load_key(&enterprise_key)?;
@@ -1109,7 +1117,10 @@ async fn consent_cmd(
                         })?
                 }
             };
-            let chain_id = base.status().await?.chain_id;
+            let chain_id = match chain_id {
+                Some(c) => c,
+                None => base.status().await?.chain_id,
+            };
             let id = consent_id.unwrap_or_else(|| {
                 format!(
                     "consent-{}",

@@ -17,6 +17,9 @@ fn run(args: &[&str]) -> Output {
         .args(["--node", DEAD_NODE])
         .args(args)
         .env_remove("DELTACHAIN_NODE")
+        .env_remove("DELTACHAIN_KEY")
+        .env_remove("DELTACHAIN_CA")
+        .env_remove("DELTACHAIN_PURPOSE")
         .output()
         .expect("run deltachain")
 }
@@ -137,4 +140,59 @@ fn an_unreachable_node_exits_3() {
         assert_eq!(code(&out), 3, "stderr: {}", stderr(&out));
         assert_clean_error(&out, "cannot reach the node at http://127.0.0.1:1");
     }
+}
+
+/// An enterprise can sign a consent on a machine that reaches no node; the
+/// file is a signed consent the ledger will check.
+#[test]
+fn a_consent_is_signed_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let ent = dir.path().join(format!("enterprise-{USCC}.key"));
+    let bank = dir.path().join("bank.key");
+    assert_eq!(code(&run(&["keygen", "--out", ent.to_str().unwrap()])), 0);
+    let out = run(&["--json", "keygen", "--out", bank.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let grantee = v["public_key"].as_str().unwrap().to_string();
+    let file = dir.path().join("consent.json");
+    let args = |until: &str| {
+        vec![
+            "consent".to_string(),
+            "sign".into(),
+            "--enterprise-key".into(),
+            ent.to_str().unwrap().into(),
+            "--grantee".into(),
+            grantee.clone(),
+            "--scope".into(),
+            "credit".into(),
+            "--purpose".into(),
+            "loan_approval".into(),
+            "--not-before".into(),
+            "2026-12-01".into(),
+            "--until".into(),
+            until.into(),
+            "--chain-id".into(),
+            "deltachain-test".into(),
+            "--out".into(),
+            file.to_str().unwrap().into(),
+        ]
+    };
+    fn refs(a: &[String]) -> Vec<&str> {
+        a.iter().map(|s| s.as_str()).collect()
+    }
+    let too_long = args("2028-01-01");
+    let out = run(&refs(&too_long));
+    assert_eq!(code(&out), 2);
+    assert_clean_error(&out, "at most 366 days");
+    let ok = args("2027-06-30");
+    let out = run(&refs(&ok));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let signed: deltachain_protocol::SignedConsent =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(signed.consent.enterprise, USCC);
+    let key = deltachain_client::load_key(&ent).unwrap();
+    signed.verify(&key.public()).unwrap();
+    // It refuses to overwrite.
+    let out = run(&refs(&ok));
+    assert_eq!(code(&out), 2);
+    assert_clean_error(&out, "cannot create");
 }

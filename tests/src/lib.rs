@@ -390,6 +390,10 @@ pub fn assert_same_chain(urls: &[String], upto: u64) {
 pub fn cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin("deltachain"))
         .args(args)
+        .env_remove("DELTACHAIN_NODE")
+        .env_remove("DELTACHAIN_KEY")
+        .env_remove("DELTACHAIN_CA")
+        .env_remove("DELTACHAIN_PURPOSE")
         .output()
         .expect("run deltachain");
     (

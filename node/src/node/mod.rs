@@ -369,7 +369,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         .iter()
         .any(|v| v.public_key == key.public());
     let audit = if is_validator {
-        crate::audit::start(&store, store.audit_next(&key.public())?)?
+        crate::audit::start(&data_dir, store.audit_next(&key.public())?).map_err(|e| anyhow!(e))?
     } else {
         crate::audit::AuditLog::disabled()
     };

@@ -246,7 +246,6 @@ pub struct Store {
     db: sled::Db,
     chain: sled::Tree,
     wal: sled::Tree,
-    outbox: sled::Tree,
     path: String,
     tip: Arc<RwLock<Tip>>,
 }
@@ -313,12 +312,10 @@ impl Store {
         })?;
         let chain = db.open_tree("chain").map_err(io)?;
         let wal = db.open_tree("wal").map_err(io)?;
-        let outbox = db.open_tree("audit_outbox").map_err(io)?;
         let mut store = Store {
             db,
             chain,
             wal,
-            outbox,
             path: path.clone(),
             tip: Arc::new(RwLock::new(Tip {
                 height: 0,
@@ -733,72 +730,6 @@ impl Store {
             self.wal.remove(k).map_err(|e| self.io(e))?;
         }
         Ok(())
-    }
-
-    /// Appends audit entries to the node's outbox and makes them durable:
-    /// what the API answered is on disk before the answer leaves, and goes
-    /// to the chain from there even if the node crashes first.
-    pub async fn outbox_append(
-        &self,
-        entries: &[(u64, deltachain_protocol::AuditEntry)],
-    ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (seq, e) in entries {
-            batch.insert(&seq.to_be_bytes(), codec::encode(e));
-        }
-        self.outbox.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.outbox.flush_async().await.map_err(|e| self.io(e))?;
-        Ok(())
-    }
-
-    /// Up to `limit` outbox entries from sequence number `from` on.
-    pub fn outbox_from(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, deltachain_protocol::AuditEntry)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.outbox.range(from.to_be_bytes()..).take(limit) {
-            let (k, v) = item.map_err(|e| self.io(e))?;
-            let seq = k
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| self.corrupt("bad audit outbox key"))?;
-            let e = codec::decode(&v, MAX_TX_BYTES, "audit entry")
-                .map_err(|e| self.corrupt(e.to_string()))?;
-            out.push((seq, e));
-        }
-        Ok(out)
-    }
-
-    /// Drops outbox entries below `seq` (the chain holds them); returns how
-    /// many.
-    pub fn outbox_remove_below(&self, seq: u64) -> Result<usize, StoreError> {
-        let keys: Vec<sled::IVec> = self
-            .outbox
-            .range(..seq.to_be_bytes())
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.io(e))?;
-        for k in &keys {
-            self.outbox.remove(k).map_err(|e| self.io(e))?;
-        }
-        Ok(keys.len())
-    }
-
-    /// The outbox's highest sequence number and its number of entries.
-    pub fn outbox_stats(&self) -> Result<(Option<u64>, usize), StoreError> {
-        let last = match self.outbox.last().map_err(|e| self.io(e))? {
-            Some((k, _)) => Some(
-                k.as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| self.corrupt("bad audit outbox key"))?,
-            ),
-            None => None,
-        };
-        Ok((last, self.outbox.len()))
     }
 
     /// Bytes the database occupies on disk.

@@ -3,17 +3,19 @@
 //! and carried onto the chain in `audit_batch` transactions signed by the
 //! node's validator key.
 //!
-//! Two tasks. The writer group-commits: entries that arrive while one
-//! flush is in progress share the next, so a burst of reads costs one disk
-//! sync, not one each. The shipper wakes every `audit.ship_interval_ms`,
+//! Two tasks. The writer group-commits into the [`outbox`] file: entries
+//! that arrive while one sync is in progress share the next, so a burst of
+//! reads costs one disk sync, not one each. The shipper wakes every `audit.ship_interval_ms`,
 //! reads from the chain which of its entries are recorded (the ledger keeps
 //! the next expected sequence number per node), drops those from the
 //! outbox, and sends the rest. A crash between answering and shipping loses
 //! nothing: the outbox survives and the shipper resumes from what the
 //! chain says. A batch sent twice is recorded once.
 
+pub mod outbox;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deltachain_protocol::access::MAX_AUDIT_ENTRIES;
@@ -21,11 +23,12 @@ use deltachain_protocol::{AuditBatch, AuditEntry, Hash, Keypair, Payload, Transa
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::node::Shared;
-use crate::storage::Store;
+use outbox::Outbox;
 
-/// Most entries waiting in the outbox. Past it, reads of enterprise data
-/// are refused (503) rather than answered without a durable record.
-pub const MAX_OUTBOX: usize = 1_000_000;
+/// Most entries waiting in the outbox (they are held in memory too, about
+/// 200 bytes each). Past it, reads of enterprise data are refused (503)
+/// rather than answered without a durable record.
+pub const MAX_OUTBOX: usize = 200_000;
 /// Most entries one flush writes.
 const MAX_GROUP: usize = 4096;
 /// Most batch transactions in flight at once.
@@ -53,6 +56,7 @@ type Job = (AuditEntry, oneshot::Sender<Result<u64, AuditError>>);
 /// Handle the API uses to record entries.
 pub struct AuditLog {
     tx: Option<mpsc::Sender<Job>>,
+    outbox: Option<Arc<Mutex<Outbox>>>,
     /// Entries in the outbox (not yet known to be on chain).
     waiting: Arc<AtomicUsize>,
 }
@@ -62,6 +66,7 @@ impl AuditLog {
     pub fn disabled() -> AuditLog {
         AuditLog {
             tx: None,
+            outbox: None,
             waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -91,23 +96,25 @@ impl AuditLog {
     }
 }
 
-/// Starts the writer; the shipper is started by [`spawn_shipper`] once the
-/// node's shared state exists.
-pub fn start(store: &Store, chain_next: u64) -> Result<AuditLog, crate::storage::StoreError> {
-    let (last, len) = store.outbox_stats()?;
+/// Opens the outbox in `data_dir` and starts the writer; the shipper is
+/// started by [`spawn_shipper`] once the node's shared state exists.
+pub fn start(data_dir: &std::path::Path, chain_next: u64) -> Result<AuditLog, String> {
+    let outbox = Outbox::open(&data_dir.join("audit-outbox.log"))?;
     // Never reuse a number the chain already holds (a rebuilt outbox).
-    let next = last.map_or(0, |l| l + 1).max(chain_next);
-    let waiting = Arc::new(AtomicUsize::new(len));
+    let next = outbox.last_seq().map_or(0, |l| l + 1).max(chain_next);
+    let waiting = Arc::new(AtomicUsize::new(outbox.len()));
+    let outbox = Arc::new(Mutex::new(outbox));
     let (tx, rx) = mpsc::channel(MAX_GROUP);
-    tokio::spawn(writer(store.clone(), rx, next, waiting.clone()));
+    tokio::spawn(writer(outbox.clone(), rx, next, waiting.clone()));
     Ok(AuditLog {
         tx: Some(tx),
+        outbox: Some(outbox),
         waiting,
     })
 }
 
 async fn writer(
-    store: Store,
+    outbox: Arc<Mutex<Outbox>>,
     mut rx: mpsc::Receiver<Job>,
     mut next: u64,
     waiting: Arc<AtomicUsize>,
@@ -125,18 +132,25 @@ async fn writer(
             .enumerate()
             .map(|(i, (e, _))| (next + i as u64, e.clone()))
             .collect();
-        match store.outbox_append(&entries).await {
+        let n = entries.len();
+        let ob = outbox.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            ob.lock().unwrap_or_else(|e| e.into_inner()).append(entries)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the audit writer failed: {e}")));
+        match written {
             Ok(()) => {
-                waiting.fetch_add(jobs.len(), Ordering::Relaxed);
+                waiting.fetch_add(n, Ordering::Relaxed);
                 for (i, (_, done)) in jobs.into_iter().enumerate() {
                     let _ = done.send(Ok(next + i as u64));
                 }
-                next += entries.len() as u64;
+                next += n as u64;
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot write the audit outbox; refusing reads of enterprise data");
                 for (_, done) in jobs {
-                    let _ = done.send(Err(AuditError::Storage(e.to_string())));
+                    let _ = done.send(Err(AuditError::Storage(e.clone())));
                 }
             }
         }
@@ -176,11 +190,20 @@ async fn ship_once(
     in_flight: &mut Option<InFlight>,
 ) -> Result<(), String> {
     let me = key.public();
+    let Some(outbox) = s.audit.outbox.clone() else {
+        return Ok(());
+    };
     let chain_next = s.store.audit_next(&me).map_err(|e| e.to_string())?;
-    let removed = s
-        .store
-        .outbox_remove_below(chain_next)
-        .map_err(|e| e.to_string())?;
+    let (removed, entries) = tokio::task::spawn_blocking(move || {
+        let mut o = outbox.lock().unwrap_or_else(|e| e.into_inner());
+        let removed = o.drop_below(chain_next)?;
+        Ok::<_, String>((
+            removed,
+            o.from(chain_next, MAX_AUDIT_ENTRIES * MAX_IN_FLIGHT_TXS),
+        ))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     if removed > 0 {
         let w = &s.audit.waiting;
         let _ = w.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
@@ -205,10 +228,6 @@ async fn ship_once(
             *in_flight = None;
         }
     }
-    let entries = s
-        .store
-        .outbox_from(chain_next, MAX_AUDIT_ENTRIES * MAX_IN_FLIGHT_TXS)
-        .map_err(|e| e.to_string())?;
     if entries.is_empty() {
         return Ok(());
     }
