@@ -53,6 +53,7 @@ impl Metrics {
         mempool_bytes: usize,
         peers: usize,
         syncing: bool,
+        audit_waiting: usize,
     ) -> String {
         let mut s = String::new();
         let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
@@ -130,6 +131,12 @@ impl Metrics {
             "1 while catching up by block sync.",
             "gauge",
             syncing as u64,
+        );
+        gauge(
+            "deltachain_audit_outbox_entries",
+            "Audit entries of answered reads not yet seen on chain.",
+            "gauge",
+            audit_waiting as u64,
         );
         let _ = writeln!(
             s,

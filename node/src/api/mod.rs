@@ -983,7 +983,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     };
     let text = s
         .metrics
-        .render(txs, bytes, (s.peers)(), s.status().syncing);
+        .render(txs, bytes, (s.peers)(), s.status().syncing, s.audit.waiting());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
