@@ -648,8 +648,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let records = v["credit_records"].as_array().cloned().unwrap_or_default();
             let total = v["total_credit_records"].as_u64().unwrap_or(0);
+            let whose = if own {
+                "reported by you"
+            } else {
+                "from all cities"
+            };
             out!(
-                "Enterprise {uscc}: {total} credit record(s) from all cities, as of height {}",
+                "Enterprise {uscc}: {total} credit record(s) {whose}, as of height {}",
                 s(&v["as_of_height"])
             );
             out!("{}", page_note(offset, records.len(), total));
@@ -742,7 +747,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return Ok(());
             }
             let list = v["queries"].as_array().cloned().unwrap_or_default();
-            out!("{} quer(ies) on chain (newest first)", list.len());
+            out!(
+                "{} read(s) on chain, newest first (reads of the last seconds follow within a block)",
+                list.len()
+            );
             if !list.is_empty() {
                 table(
                     &[
@@ -891,6 +899,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             let txs = v["txs"].as_array().cloned().unwrap_or_default();
             let receipts = v["receipts"].as_array().cloned().unwrap_or_default();
+            if v.get("redacted").is_some() {
+                out!(
+                    "  {} transaction(s); their content is shown to regulators and validator operators only",
+                    s(&v["header"]["tx_count"])
+                );
+                return Ok(());
+            }
             out!("  {} transaction(s)", txs.len());
             if !txs.is_empty() {
                 table(

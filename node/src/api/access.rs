@@ -229,7 +229,7 @@ pub fn decide(caller: &Caller, what: &Resource<'_>, facts: &dyn Facts) -> Result
                 None => Err(forbidden(
                     "consent_required",
                     format!(
-                        "reading the records of enterprise {uscc} needs its consent: an active consent to {} with scope credit (or all) and purpose {purpose}. The enterprise signs one with `deltachain consent sign --enterprise-key FILE --grantee {} --scope credit --purpose {purpose} --until DATE --out consent.json`, and you submit it with `deltachain submit consent-grant --file consent.json`. Records you reported yourself are readable with ?own=true",
+                        "reading the records of enterprise {uscc} needs its consent: an active consent to {} with scope credit (or all) and purpose {purpose}. The enterprise signs one with `deltachain consent sign --enterprise-key FILE --grantee {} --scope credit --purpose {purpose} --until DATE --out consent.json`, and you submit it with `deltachain submit consent-grant --file consent.json`. Records you reported yourself are readable with ?own=true (`deltachain query enterprise {uscc} --own`)",
                         p.describe(),
                         p.key
                     ),

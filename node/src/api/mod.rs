@@ -981,9 +981,13 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         let pool = s.mempool.lock().expect("mempool lock");
         (pool.len(), pool.bytes())
     };
-    let text = s
-        .metrics
-        .render(txs, bytes, (s.peers)(), s.status().syncing, s.audit.waiting());
+    let text = s.metrics.render(
+        txs,
+        bytes,
+        (s.peers)(),
+        s.status().syncing,
+        s.audit.waiting(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
