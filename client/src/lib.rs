@@ -185,8 +185,10 @@ pub struct TxProof {
     pub height: u64,
     /// Index.
     pub index: u32,
-    /// Hex of the canonical transaction bytes.
-    pub tx: String,
+    /// Hex of the canonical transaction bytes; absent when the transaction
+    /// carries enterprise data and the caller is not its sender (the proof
+    /// then shows that the hash is committed, not what it holds).
+    pub tx: Option<String>,
     /// The receipt.
     pub receipt: Receipt,
     /// Inclusion of the transaction hash under `header.tx_root`.
@@ -224,6 +226,9 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     key: Option<std::sync::Arc<Keypair>>,
+    /// The node's chain id and key, learned once, for the signature's
+    /// `tag` (a signed request is then valid at this node only).
+    target: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 /// How long a request signature stays valid.
@@ -312,6 +317,7 @@ impl Client {
             base,
             http,
             key: None,
+            target: Default::default(),
         })
     }
 
@@ -413,13 +419,14 @@ impl Client {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
-            let sig = deltachain_protocol::httpsig::sign(
+            let sig = deltachain_protocol::httpsig::sign_tagged(
                 key,
                 &r,
                 &covered,
                 created,
                 SIGNATURE_VALIDITY_SECS,
                 &next_nonce(),
+                self.target.get().map(String::as_str),
             )
             .map_err(|e| ClientError::Input(format!("cannot sign the request: {e}")))?;
             req = req
@@ -437,12 +444,39 @@ impl Client {
         self.get_for(path, None).await
     }
 
+    /// Learns the node's chain id and key once (from the public status
+    /// route), so that signatures name their target.
+    async fn learn_target(&self) -> Result<(), ClientError> {
+        if self.key.is_none() || self.target.get().is_some() {
+            return Ok(());
+        }
+        let resp = self
+            .http
+            .get(format!("{}/v1/status", self.base))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let v = self.handle(resp).await?;
+        let chain = v["chain_id"].as_str().unwrap_or_default();
+        let node = v["node_key"]
+            .as_str()
+            .and_then(|k| PublicKey::from_hex(k).ok());
+        if !chain.is_empty() {
+            let _ = self.target.set(deltachain_protocol::httpsig::target_tag(
+                chain,
+                node.as_ref(),
+            ));
+        }
+        Ok(())
+    }
+
     /// GET a path with a signed purpose (reads of enterprise data).
     pub async fn get_for(
         &self,
         path: &str,
         purpose: Option<Purpose>,
     ) -> Result<Value, ClientError> {
+        self.learn_target().await?;
         let resp = self
             .request(reqwest::Method::GET, path, None, purpose)?
             .send()
@@ -452,6 +486,7 @@ impl Client {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.learn_target().await?;
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Input(e.to_string()))?;
         let resp = self
             .request(reqwest::Method::POST, path, Some(bytes), None)?
@@ -604,6 +639,7 @@ impl Client {
     /// (signed, so a member sees its own receipts and a regulator all).
     /// The response streams until the node closes it.
     pub async fn events(&self) -> Result<reqwest::Response, ClientError> {
+        self.learn_target().await?;
         let resp = self
             .request(reqwest::Method::GET, "/v1/events", None, None)?
             .timeout(Duration::from_secs(7 * 24 * 3600))

@@ -53,10 +53,12 @@ pub fn verify_proof(
             got: proof.tx_hash,
         });
     }
-    let bytes = hex::decode(&proof.tx)
-        .map_err(|e| VerifyError::Failed(format!("transaction bytes are not hex: {e}")))?;
-    if crypto::sha256(&bytes) != *expected {
-        return fail("the transaction bytes do not hash to the transaction hash".into());
+    if let Some(tx) = &proof.tx {
+        let bytes = hex::decode(tx)
+            .map_err(|e| VerifyError::Failed(format!("transaction bytes are not hex: {e}")))?;
+        if crypto::sha256(&bytes) != *expected {
+            return fail("the transaction bytes do not hash to the transaction hash".into());
+        }
     }
     if proof.receipt.tx_hash != *expected {
         return fail("the receipt belongs to another transaction".into());

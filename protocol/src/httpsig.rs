@@ -69,6 +69,9 @@ pub enum SigError {
     /// The nonce was already used inside the validity window.
     #[error("nonce already used: a signed request cannot be replayed")]
     Replayed,
+    /// The `tag` names another network or node.
+    #[error("the signature is for {0:?}, not this node: a signed request is valid only where it was sent")]
+    WrongTarget(String),
     /// The key is not a member (or was removed), nor a bound enterprise key.
     #[error(
         "key {0} is not a member of this chain nor a registered enterprise key (or it was removed)"
@@ -92,6 +95,7 @@ impl SigError {
             SigError::TooLong(_) => "signature_validity_too_long",
             SigError::Replayed => "replayed_nonce",
             SigError::UnknownKey(_) => "unknown_key",
+            SigError::WrongTarget(_) => "wrong_target",
             SigError::Digest(_) => "content_digest_mismatch",
         }
     }
@@ -439,6 +443,20 @@ pub fn sign(
     validity: i64,
     nonce: &str,
 ) -> Result<SignatureHeaders, SigError> {
+    sign_tagged(key, req, headers, created, validity, nonce, None)
+}
+
+/// [`sign`] with a `tag` parameter naming the target (see [`target_tag`]),
+/// so that the signed request is worthless on another network or node.
+pub fn sign_tagged(
+    key: &Keypair,
+    req: &Request<'_>,
+    headers: &[&str],
+    created: i64,
+    validity: i64,
+    nonce: &str,
+    tag: Option<&str>,
+) -> Result<SignatureHeaders, SigError> {
     let mut components: Vec<String> = ["@method", "@path", "@query"]
         .iter()
         .map(|s| s.to_string())
@@ -454,12 +472,36 @@ pub fn sign(
             ("alg".into(), Param::Str("ed25519".into())),
         ],
     };
+    let mut params = params;
+    if let Some(t) = tag {
+        params.params.push(("tag".into(), Param::Str(t.into())));
+    }
     let base = params.base(req)?;
     let sig = key.sign_http(&base).map_err(|e| malformed(e.to_string()))?;
     Ok(SignatureHeaders {
         signature_input: format!("{LABEL}={}", params.serialize()),
         signature: format!("{LABEL}=:{}:", B64.encode(sig.0)),
     })
+}
+
+/// The `tag` that binds a signature to one node of one network:
+/// `deltachain/<chain id>/<node key hex>`. A node also accepts
+/// `deltachain/<chain id>` (any node of the network, for a client behind a
+/// load balancer). Without a tag a signed request could be replayed, within
+/// its validity, at another node (each node remembers only its own nonces)
+/// or on another network where the same key is a member.
+pub fn target_tag(chain_id: &str, node: Option<&PublicKey>) -> String {
+    match node {
+        Some(k) => format!("deltachain/{chain_id}/{k}"),
+        None => format!("deltachain/{chain_id}"),
+    }
+}
+
+impl Parsed {
+    /// The `tag` parameter, if any.
+    pub fn tag(&self) -> Result<Option<&str>, SigError> {
+        self.params.string("tag")
+    }
 }
 
 /// The `Content-Digest` value (RFC 9530, sha-256) of a body.

@@ -133,6 +133,39 @@ fn unsigned_forged_replayed_and_stale_requests_get_401_with_a_reason() {
     let h = signed_at(u, "/v1/members", &bank, now() + 120, 60, "n8");
     let (s, v) = body_json(http_with(u, "GET", "/v1/members", None, &h));
     assert_eq!((s, code(&v)), (401, "clock_skew"), "{v}");
+    // A signature tagged for another network, or another node, is refused.
+    for tag in ["deltachain/other-chain", "deltachain/deltachain-dev/00"] {
+        let none = |_: &str| None;
+        let req = httpsig::Request {
+            method: "GET",
+            authority: u.trim_start_matches("http://"),
+            path: "/v1/members",
+            query: None,
+            header: &none,
+        };
+        let sig = httpsig::sign_tagged(&bank, &req, &[], now(), 60, tag, Some(tag)).unwrap();
+        let h = vec![
+            ("signature-input".to_string(), sig.signature_input),
+            ("signature".to_string(), sig.signature),
+        ];
+        let (s, v) = body_json(http_with(u, "GET", "/v1/members", None, &h));
+        assert_eq!((s, code(&v)), (401, "wrong_target"), "{tag}: {v}");
+    }
+    let none = |_: &str| None;
+    let req = httpsig::Request {
+        method: "GET",
+        authority: u.trim_start_matches("http://"),
+        path: "/v1/members",
+        query: None,
+        header: &none,
+    };
+    let tag = httpsig::target_tag("deltachain-dev", None);
+    let sig = httpsig::sign_tagged(&bank, &req, &[], now(), 60, "n10", Some(&tag)).unwrap();
+    let h = vec![
+        ("signature-input".to_string(), sig.signature_input),
+        ("signature".to_string(), sig.signature),
+    ];
+    assert_eq!(http_with(u, "GET", "/v1/members", None, &h).unwrap().0, 200);
     // Garbage headers.
     let h = vec![
         (
@@ -306,6 +339,30 @@ fn consent_sign_grant_query_revoke_and_the_query_log() {
     assert_eq!(c, 1);
     assert!(err.contains("consent_required"), "{err}");
 
+    // The enterprise finds every consent it gave, and which are in force.
+    let ent_pair = deltachain_client::load_key(&dev.enterprise_key(ENT)).unwrap();
+    let list = get_as(
+        &dev.url,
+        &format!("/v1/enterprises/{ENT}/consents"),
+        &ent_pair,
+    )
+    .unwrap();
+    let list = list["consents"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(
+        list.iter().all(|c| c["active"] == false),
+        "one revoked, one not yet in force: {list:?}"
+    );
+    let (s, _) = body_json(http_signed(
+        &dev.url,
+        "GET",
+        &format!("/v1/enterprises/{ENT}/consents"),
+        None,
+        &dev.keypair("bank-hefei"),
+        None,
+    ));
+    assert_eq!(s, 403);
+
     // Own records need no consent, and show only one's own.
     let (c, out, _) = dev.cli_as(
         "bank-nanjing",
@@ -466,13 +523,32 @@ fn blocks_and_events_leak_no_record_content() {
         &dev.keypair("bank-shanghai")
     )
     .is_some());
+    // Even a regulator's whole block names the enterprise but not the
+    // record: the content is read through the audited enterprise route.
     let full = get_as(
         &dev.url,
         &format!("/v1/blocks/{height}"),
         &dev.keypair("regulator"),
     )
     .unwrap();
-    assert!(full.to_string().contains("SECRET-NOTE"));
+    let text = full.to_string();
+    assert!(text.contains(ENT) && text.contains("redacted"), "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+    // The reporter sees its own record in full, and its proof carries the bytes.
+    let own = get_as(
+        &dev.url,
+        &format!("/v1/txs/{tx}"),
+        &dev.keypair("bank-shanghai"),
+    )
+    .unwrap();
+    assert!(own.to_string().contains("SECRET-NOTE"), "{own}");
+    let proof = get_as(
+        &dev.url,
+        &format!("/v1/txs/{tx}/proof"),
+        &dev.keypair("regulator"),
+    )
+    .unwrap();
+    assert!(proof["tx"].is_null(), "{proof}");
 }
 
 /// Four validators: a read served by one node is in the query log on

@@ -54,6 +54,11 @@ pub enum Resource<'a> {
         /// The enterprise.
         uscc: &'a str,
     },
+    /// The consents an enterprise gave.
+    Consents {
+        /// The enterprise.
+        uscc: &'a str,
+    },
     /// The queries one requester made.
     QueriesBy {
         /// The requester.
@@ -252,14 +257,14 @@ pub fn decide(caller: &Caller, what: &Resource<'_>, facts: &dyn Facts) -> Result
                 ))
             }
         }
-        Resource::QueryLog { uscc } => {
+        Resource::QueryLog { uscc } | Resource::Consents { uscc } => {
             if p.enterprise.as_deref() == Some(*uscc) {
                 grant(AccessBasis::Enterprise)
             } else {
                 Err(forbidden(
                     "forbidden",
                     format!(
-                        "the query log of enterprise {uscc} is for the enterprise itself and regulators"
+                        "the query log and consents of enterprise {uscc} are for the enterprise itself and regulators"
                     ),
                 ))
             }

@@ -8,7 +8,7 @@
 //! saying why. What a verified caller may read is decided in
 //! [`super::access`].
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -80,6 +80,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
 /// (at most [`httpsig::MAX_VALIDITY_SECS`]); when the cache is full, new
 /// signed requests are refused with 503 rather than risk a replay.
 pub const MAX_REPLAY_ENTRIES: usize = 500_000;
+/// Most nonces one key may have remembered at once, so that one key (a
+/// leaked enterprise key, a runaway script) cannot fill the cache for
+/// everyone: about 800 requests a second with 60-second signatures.
+pub const MAX_REPLAY_PER_KEY: usize = 50_000;
 
 /// Nonces seen, until their signatures expire.
 #[derive(Default)]
@@ -89,8 +93,9 @@ pub struct ReplayCache {
 
 #[derive(Default)]
 struct ReplayInner {
-    by_expiry: BTreeSet<(i64, u128)>,
+    by_expiry: BTreeSet<(i64, u128, [u8; 32])>,
     seen: HashSet<u128>,
+    per_key: HashMap<[u8; 32], usize>,
 }
 
 /// Why a nonce was refused.
@@ -100,6 +105,8 @@ pub enum ReplayError {
     Replayed,
     /// No room.
     Full,
+    /// This key has too many signatures outstanding.
+    KeyFull,
 }
 
 impl ReplayCache {
@@ -115,12 +122,18 @@ impl ReplayCache {
         let digest = crypto::sha256_parts(&[&key.0, nonce.as_bytes()]);
         let id = u128::from_be_bytes(digest.0[..16].try_into().expect("16 bytes"));
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(&(exp, old)) = c.by_expiry.first() {
+        while let Some(&(exp, old, k)) = c.by_expiry.first() {
             if exp >= now {
                 break;
             }
             c.by_expiry.pop_first();
             c.seen.remove(&old);
+            if let Some(n) = c.per_key.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    c.per_key.remove(&k);
+                }
+            }
         }
         if c.seen.contains(&id) {
             return Err(ReplayError::Replayed);
@@ -128,8 +141,12 @@ impl ReplayCache {
         if c.seen.len() >= MAX_REPLAY_ENTRIES {
             return Err(ReplayError::Full);
         }
+        if c.per_key.get(&key.0).copied().unwrap_or(0) >= MAX_REPLAY_PER_KEY {
+            return Err(ReplayError::KeyFull);
+        }
         c.seen.insert(id);
-        c.by_expiry.insert((expires, id));
+        c.by_expiry.insert((expires, id, key.0));
+        *c.per_key.entry(key.0).or_insert(0) += 1;
         Ok(())
     }
 
@@ -288,12 +305,29 @@ async fn verify(a: &AuthState, req: Request) -> Result<Request, ApiError> {
             return Err(unauthorized(e));
         }
     };
+    if let Some(tag) = parsed.tag().map_err(unauthorized)? {
+        let chain = &s.genesis.chain_id;
+        if tag != httpsig::target_tag(chain, None)
+            && tag != httpsig::target_tag(chain, Some(&s.public_key))
+        {
+            return Err(unauthorized(SigError::WrongTarget(
+                deltachain_protocol::validate::truncate(tag),
+            )));
+        }
+    }
     match s
         .replay
         .check(&verified.key, &verified.nonce, verified.expires, now)
     {
         Ok(()) => {}
         Err(ReplayError::Replayed) => return Err(unauthorized(SigError::Replayed)),
+        Err(ReplayError::KeyFull) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_signed_requests",
+                format!("this key has {MAX_REPLAY_PER_KEY} signed requests outstanding; slow down, or sign with shorter validity"),
+            ))
+        }
         Err(ReplayError::Full) => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

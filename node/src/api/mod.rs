@@ -269,6 +269,7 @@ pub fn read_routes() -> Router<Arc<Shared>> {
         .route("/v1/enterprises/{uscc}/queries", get(enterprise_queries))
         .route("/v1/queries", get(queries_by))
         .route("/v1/consents/{id}", get(consent))
+        .route("/v1/enterprises/{uscc}/consents", get(enterprise_consents))
         .route("/v1/ip/{ip_id}", get(ip))
         .route("/v1/status", get(status))
         .route("/v1/validators", get(validators))
@@ -290,6 +291,10 @@ impl access::Facts for Shared {
             .active_consent(uscc, grantee, scope, purpose, today)?
             .map(|c| c.signed.consent.consent_id))
     }
+}
+
+fn caller_key(c: &Caller) -> Option<PublicKey> {
+    c.0.as_ref().map(|p| p.key)
 }
 
 fn now_ms() -> u64 {
@@ -486,7 +491,7 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
             "index": loc.index,
             "block_hash": block_hash,
             "receipt": loc.receipt,
-            "tx": views::tx(&mut names, &t, &hash)?,
+            "tx": views::tx(&mut names, &t, &hash, caller_key(&caller) == Some(t.tx.sender))?,
         }));
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).cloned();
@@ -501,7 +506,7 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
     }
     match pending {
         Some(t) => ok(
-            json!({"tx_hash": hash, "status": "pending", "tx": views::tx(&mut names, &t, &hash)?}),
+            json!({"tx_hash": hash, "status": "pending", "tx": views::tx(&mut names, &t, &hash, caller_key(&caller) == Some(t.tx.sender))?}),
         ),
         None => Err(ApiError::not_found(format!(
             "transaction {hash} is neither pending nor committed on this node"
@@ -543,11 +548,17 @@ async fn get_proof(
         merkle::prove(&tx_hashes, i).ok_or_else(|| ApiError::not_found("index out of range"))?;
     let receipt_proof = merkle::prove(&receipt_hashes, i)
         .ok_or_else(|| ApiError::not_found("index out of range"))?;
+    // The canonical bytes are the content: for enterprise data, only the
+    // sender gets them; anyone else proves inclusion of the hash.
+    let t = &block.txs[i];
+    let bytes = (views::enterprise_data(&t.tx.payload).is_none()
+        || caller_key(&caller) == Some(t.tx.sender))
+    .then(|| hex::encode(t.encode()));
     ok(json!({
         "tx_hash": hash,
         "height": loc.height,
         "index": loc.index,
-        "tx": hex::encode(block.txs[i].encode()),
+        "tx": bytes,
         "receipt": loc.receipt,
         "tx_proof": tx_proof,
         "receipt_proof": receipt_proof,
@@ -577,7 +588,13 @@ async fn block_view(s: &Shared, caller: &Caller, height: u64) -> ApiResult {
         }));
     }
     let mut names = Names::new(&s.store, &s.genesis);
-    ok(views::block(&mut names, &block, &receipts, cert.as_ref())?)
+    ok(views::block(
+        &mut names,
+        &block,
+        &receipts,
+        cert.as_ref(),
+        caller_key(caller).as_ref(),
+    )?)
 }
 
 async fn latest_block(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
@@ -636,6 +653,35 @@ fn uscc_of(raw: &str) -> Result<String, ApiError> {
     Ok(uscc)
 }
 
+/// How old the latest block may be before this node's view is too stale to
+/// judge consents by (the network makes a block at least every few
+/// seconds when idle).
+const MAX_TIP_AGE_MS: u64 = 5 * 60 * 1000;
+
+/// Refuses reads of enterprise data on a node that is catching up or whose
+/// chain has stalled: consents are judged at the latest block, and a node
+/// behind would still honour one revoked or expired since.
+fn current(s: &Shared) -> Result<(), ApiError> {
+    let unavailable = |code, m: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m);
+    if s.status().syncing {
+        return Err(unavailable(
+            "node_syncing",
+            "this node is catching up with the chain; read enterprise data from another node or retry shortly".into(),
+        ));
+    }
+    let age = now_ms().saturating_sub(s.store.tip().time_ms);
+    if age > MAX_TIP_AGE_MS {
+        return Err(unavailable(
+            "stale_state",
+            format!(
+                "this node's latest block is {} s old, too old to judge consents by; the network may have stalled",
+                age / 1000
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Most records scanned to find the ones a reporter sent itself.
 const MAX_OWN_SCAN: usize = 10_000;
 
@@ -650,6 +696,7 @@ async fn enterprise(
     if caller.0.is_none() {
         return Err(access::signature_required());
     }
+    current(&s)?;
     let own = page.own.unwrap_or(false);
     let (route, what) = if own {
         (AuditRoute::OwnRecords, Resource::OwnRecords { uscc: &uscc })
@@ -818,6 +865,34 @@ async fn queries_by(
     ok(json!({"requester": requester, "offset": offset, "queries": list}))
 }
 
+/// Every consent an enterprise gave (so it can find and revoke them): for
+/// the enterprise itself and regulators.
+async fn enterprise_consents(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(uscc): PathStr,
+) -> ApiResult {
+    let uscc = uscc_of(&uscc)?;
+    decide(&caller, &Resource::Consents { uscc: &uscc }, &*s)?;
+    let today = today(&s);
+    let bound = s.store.enterprise_key(&uscc)?;
+    let list: Vec<Value> = s
+        .store
+        .consents_of(&uscc, 1000)?
+        .iter()
+        .map(|r| {
+            json!({
+                "consent": r.signed.consent,
+                "signer": r.signer,
+                "height": r.height,
+                "revoked_height": r.revoked_height,
+                "active": r.active(today, bound.as_ref()),
+            })
+        })
+        .collect();
+    ok(json!({"uscc": uscc, "as_of": today, "consents": list}))
+}
+
 /// A consent: for its enterprise, its grantee and regulators.
 async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): PathStr) -> ApiResult {
     let Some(p) = caller.0.as_deref() else {
@@ -834,14 +909,16 @@ async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): Path
         return Err(not_found());
     }
     let today = today(&s);
+    let bound = s.store.enterprise_key(&c.enterprise)?;
     ok(json!({
         "consent": c,
         "signature": rec.signed.signature,
+        "signer": rec.signer,
         "tx_hash": rec.tx_hash,
         "height": rec.height,
         "revoked_height": rec.revoked_height,
         "revoked_tx": rec.revoked_tx,
-        "active": rec.active(today),
+        "active": rec.active(today, bound.as_ref()),
         "as_of": today,
     }))
 }
@@ -853,9 +930,13 @@ async fn ip(State(s): State<Arc<Shared>>, caller: Caller, PathStr(ip_id): PathSt
     if caller.0.is_none() {
         return Err(access::signature_required());
     }
-    let record = s.store.ip(&ip_id)?.ok_or_else(|| {
-        ApiError::not_found(format!("IP {ip_id} is not registered on this chain"))
-    })?;
+    let Some(record) = s.store.ip(&ip_id)? else {
+        // Whether an IP exists is for those who may read the registry.
+        decide(&caller, &Resource::Ip { owner: "" }, &*s)?;
+        return Err(ApiError::not_found(format!(
+            "IP {ip_id} is not registered on this chain"
+        )));
+    };
     decide(
         &caller,
         &Resource::Ip {

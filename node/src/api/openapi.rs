@@ -42,6 +42,7 @@ const SIGNED: &[(&str, &str)] = &[
     ("/v1/enterprises/{uscc}/queries", "get"),
     ("/v1/queries", "get"),
     ("/v1/consents/{id}", "get"),
+    ("/v1/enterprises/{uscc}/consents", "get"),
     ("/v1/ip/{ip_id}", "get"),
     ("/v1/members", "get"),
     ("/v1/accounts/{key}", "get"),
@@ -128,7 +129,8 @@ fn base() -> Value {
                 ],
                 "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Queries"}}}}, "400": {"description": "Bad key"}}
             }},
-            "/v1/consents/{id}": {"get": op("A consent and whether it is in force (judged at the latest block): for its enterprise, its grantee and regulators; 404 for anyone else.", path_param("id", "consent id", json!({"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,64}$", "maxLength": 64})), "Consent", &[404])},
+            "/v1/enterprises/{uscc}/consents": {"get": op("Every consent the enterprise gave, and whether each is in force (a consent lapses when revoked, past its dates, or when the enterprise's key is replaced): for the enterprise itself and regulators.", json!([{"name": "uscc", "in": "path", "required": true, "schema": uscc()}]), "Consents", &[400])},
+            "/v1/consents/{id}": {"get": op("A consent and whether it is in force (judged at the latest block, and only while its signer is still the enterprise's bound key): for its enterprise, its grantee and regulators; 404 for anyone else.", path_param("id", "consent id", json!({"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,64}$", "maxLength": 64})), "Consent", &[404])},
             "/v1/ip/{ip_id}": {"get": op("An IP right: owner, active pledge and full history.", path_param("ip_id", "patent number (ZL...) or registration id", ip_id()), "Ip", &[400, 404])},
             "/v1/status": {"get": op("Node and chain status.", json!([]), "Status", &[])},
             "/v1/validators": {"get": op("The validator set from genesis.", json!([]), "Validators", &[])},
@@ -173,6 +175,7 @@ fn components(hex: Value) -> Value {
             "time": {"type": "string"}, "requester": {"$ref": "#/components/schemas/Hash"}, "requester_name": {"type": "string"}, "enterprise": {"type": "string"},
             "route": {"enum": ["enterprise_records", "own_records", "query_log"]}, "purpose": {"type": ["string", "null"]},
             "basis": {}, "outcome": {}, "response_hash": {"$ref": "#/components/schemas/Hash"}, "serving_node": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}}}}}},
+        "Consents": {"type": "object", "properties": {"uscc": {"type": "string"}, "as_of": {"type": "string", "format": "date"}, "consents": {"type": "array", "items": {"type": "object"}}}},
         "Consent": {"type": "object", "properties": {"consent": {"type": "object"}, "signature": {"type": "string"}, "tx_hash": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}, "revoked_height": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
         "Account": {"type": "object", "properties": {"public_key": {"$ref": "#/components/schemas/Hash"}, "member": {}, "committed_nonce": {"type": "integer"}, "next_nonce": {"type": "integer"}}}
     }})

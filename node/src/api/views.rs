@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use deltachain_protocol::{
-    Block, BlockHeader, CommitCertificate, Date, Hash, PublicKey, Receipt, SignedTransaction,
+    Block, BlockHeader, CommitCertificate, Date, Hash, Payload, PublicKey, Receipt,
+    SignedTransaction,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -140,16 +141,53 @@ pub fn ip(
     Ok(v)
 }
 
-/// A transaction with its hash, sender name and decoded payload.
-pub fn tx(names: &mut Names, t: &SignedTransaction, hash: &Hash) -> Result<Value, StoreError> {
+/// The enterprise whose data a payload carries, if it carries any: credit
+/// records, corrections (by reference to one), consents and audit entries.
+/// Such content is shown in full only to the transaction's sender; anyone
+/// else reads it through the enterprise routes, which check consent and
+/// leave an audit entry.
+pub fn enterprise_data(p: &Payload) -> Option<&str> {
+    match p {
+        Payload::Credit(c) => Some(&c.enterprise),
+        Payload::ConsentGrant(c) => Some(&c.consent.enterprise),
+        Payload::CreditCorrection(_) | Payload::AuditBatch(_) => Some(""),
+        _ => None,
+    }
+}
+
+/// A transaction with its hash, sender name and decoded payload. Unless
+/// `full`, a payload carrying enterprise data is replaced by its kind and
+/// where to read it.
+pub fn tx(
+    names: &mut Names,
+    t: &SignedTransaction,
+    hash: &Hash,
+    full: bool,
+) -> Result<Value, StoreError> {
+    let kind = t.tx.payload.kind_name();
+    let (payload, signature) = match enterprise_data(&t.tx.payload) {
+        Some(uscc) if !full => {
+            let mut inner = json!({
+                "redacted": "enterprise data is shown to its reporter, and to others through /v1/enterprises/{uscc}, which checks consent and records the read"
+            });
+            if !uscc.is_empty() {
+                inner["enterprise"] = json!(uscc);
+            }
+            (json!({ kind: inner }), Value::Null)
+        }
+        _ => (
+            serde_json::to_value(&t.tx.payload).unwrap_or(Value::Null),
+            json!(t.signature),
+        ),
+    };
     Ok(json!({
         "tx_hash": hash,
         "sender": names.party(&t.tx.sender)?,
         "nonce": t.tx.nonce,
         "chain_id": t.tx.chain_id,
-        "kind": t.tx.payload.kind_name(),
-        "payload": t.tx.payload,
-        "signature": t.signature,
+        "kind": kind,
+        "payload": payload,
+        "signature": signature,
     }))
 }
 
@@ -166,10 +204,11 @@ pub fn block(
     b: &Block,
     receipts: &[Receipt],
     cert: Option<&CommitCertificate>,
+    reader: Option<&PublicKey>,
 ) -> Result<Value, StoreError> {
     let mut txs = Vec::with_capacity(b.txs.len());
     for t in b.txs.iter() {
-        txs.push(tx(names, t, &t.hash())?);
+        txs.push(tx(names, t, &t.hash(), reader == Some(&t.tx.sender))?);
     }
     Ok(json!({
         "height": b.header.height,

@@ -10,7 +10,9 @@
 //! the next expected sequence number per node), drops those from the
 //! outbox, and sends the rest. A crash between answering and shipping loses
 //! nothing: the outbox survives and the shipper resumes from what the
-//! chain says. A batch sent twice is recorded once.
+//! chain says. A batch sent twice is recorded once. Sequence numbers only
+//! grow, from a floor taken from the clock at start, so a node whose outbox
+//! was lost never reuses a number the chain holds.
 
 pub mod outbox;
 
@@ -100,8 +102,18 @@ impl AuditLog {
 /// started by [`spawn_shipper`] once the node's shared state exists.
 pub fn start(data_dir: &std::path::Path, chain_next: u64) -> Result<AuditLog, String> {
     let outbox = Outbox::open(&data_dir.join("audit-outbox.log"))?;
-    // Never reuse a number the chain already holds (a rebuilt outbox).
-    let next = outbox.last_seq().map_or(0, |l| l + 1).max(chain_next);
+    // Never reuse a number: not one the chain holds, nor one a lost outbox
+    // (a rebuilt data directory, a node still behind the chain) used. The
+    // clock gives a floor past both; numbers only need to grow.
+    let floor = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64 * 1000)
+        .unwrap_or(0);
+    let next = outbox
+        .last_seq()
+        .map_or(0, |l| l + 1)
+        .max(chain_next)
+        .max(floor);
     let waiting = Arc::new(AtomicUsize::new(outbox.len()));
     let outbox = Arc::new(Mutex::new(outbox));
     let (tx, rx) = mpsc::channel(MAX_GROUP);
@@ -231,12 +243,6 @@ async fn ship_once(
     if entries.is_empty() {
         return Ok(());
     }
-    if entries[0].0 != chain_next {
-        return Err(format!(
-            "the outbox starts at entry {}, the chain expects {chain_next}; the entries between are lost",
-            entries[0].0
-        ));
-    }
     let committed = s.store.nonce(&me).map_err(|e| e.to_string())?;
     let pending = s
         .mempool
@@ -246,7 +252,7 @@ async fn ship_once(
     let first_nonce = pending.unwrap_or(committed).max(committed) + 1;
     let mut raw = Vec::new();
     let mut hashes = Vec::new();
-    let mut end = chain_next;
+    let mut end = entries[0].0;
     // Consecutive runs only: a hole in sequence numbers would be refused.
     for (nonce, chunk) in (first_nonce..).zip(entries.chunks(MAX_AUDIT_ENTRIES)) {
         if chunk[0].0 != end {

@@ -26,6 +26,12 @@ pub struct Outbox {
     entries: VecDeque<(u64, AuditEntry)>,
     /// Records in the file, shipped ones included.
     in_file: usize,
+    /// Bytes of whole records in the file: where a failed append is cut
+    /// back to.
+    len: u64,
+    /// Set when a failed append could not be cut back: nothing more is
+    /// appended after bytes that might hide the records behind them.
+    broken: bool,
 }
 
 fn io(path: &Path, what: &str, e: std::io::Error) -> String {
@@ -93,19 +99,41 @@ impl Outbox {
             file,
             in_file: records.len(),
             entries: records.into(),
+            len: good as u64,
+            broken: false,
         })
     }
 
     /// Appends entries and syncs them to disk.
     pub fn append(&mut self, entries: Vec<(u64, AuditEntry)>) -> Result<(), String> {
+        if self.broken {
+            return Err(format!(
+                "audit outbox {} could not be repaired after a failed write; restart the node",
+                self.path.display()
+            ));
+        }
         let mut buf = Vec::new();
         for (seq, e) in &entries {
             buf.extend_from_slice(&record(*seq, e));
         }
-        self.file
+        if let Err(e) = self
+            .file
             .write_all(&buf)
             .and_then(|_| self.file.sync_data())
-            .map_err(|e| io(&self.path, "cannot append", e))?;
+        {
+            // Cut a partial record off, so that later appends are not
+            // hidden behind it when the file is read back.
+            if self
+                .file
+                .set_len(self.len)
+                .and_then(|_| self.file.sync_all())
+                .is_err()
+            {
+                self.broken = true;
+            }
+            return Err(io(&self.path, "cannot append", e));
+        }
+        self.len += buf.len() as u64;
         self.in_file += entries.len();
         self.entries.extend(entries);
         Ok(())
@@ -152,6 +180,7 @@ impl Outbox {
                 .and_then(|_| self.file.sync_all())
                 .map_err(|e| io(&self.path, "cannot empty", e))?;
             self.in_file = 0;
+            self.len = 0;
         } else if self.in_file > 4 * self.entries.len() + 4096 {
             self.rewrite()?;
         }
@@ -180,6 +209,7 @@ impl Outbox {
             .open(&self.path)
             .map_err(|e| io(&self.path, "cannot reopen", e))?;
         self.in_file = self.entries.len();
+        self.len = buf.len() as u64;
         Ok(())
     }
 }

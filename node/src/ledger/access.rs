@@ -17,6 +17,10 @@ use super::{keys, BlockContext, Member, Overlay, Rule, StateFault, StateRead};
 pub struct ConsentRecord {
     /// The consent, with the enterprise's signature.
     pub signed: SignedConsent,
+    /// The enterprise key that signed it. A consent lapses when the
+    /// enterprise's key is replaced (a key rotated after a leak must not
+    /// leave behind the consents its thief signed).
+    pub signer: PublicKey,
     /// The granting transaction.
     pub tx_hash: Hash,
     /// Its height.
@@ -28,9 +32,12 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
-    /// True if the consent is in force on `day` and not revoked.
-    pub fn active(&self, day: Date) -> bool {
-        self.revoked_height.is_none() && self.signed.consent.in_force(day)
+    /// True if the consent is in force on `day`, not revoked, and its
+    /// signer is still the enterprise's bound key (`bound`).
+    pub fn active(&self, day: Date, bound: Option<&PublicKey>) -> bool {
+        self.revoked_height.is_none()
+            && self.signed.consent.in_force(day)
+            && bound == Some(&self.signer)
     }
 }
 
@@ -136,6 +143,7 @@ pub(super) fn consent_grant<S: StateRead + ?Sized>(
         keys::consent(&consent.consent_id),
         &ConsentRecord {
             signed: c.clone(),
+            signer: key,
             tx_hash: *hash,
             height: ctx.height,
             revoked_height: None,
@@ -192,9 +200,10 @@ pub(super) fn consent_revoke<S: StateRead + ?Sized>(
     Ok(Ok(None))
 }
 
-/// `audit_batch`: records reads a validator served. Entries the chain
-/// already holds (a batch resent after a crash) are skipped; a gap is
-/// refused, so the node learns where to resume.
+/// `audit_batch`: records reads a validator served. Numbers only grow:
+/// entries below the next expected number (a batch resent after a crash)
+/// are skipped, and a batch may start above it (a node numbers from a
+/// clock-based floor after a restart).
 pub(super) fn audit_batch<S: StateRead + ?Sized>(
     o: &mut Overlay<S>,
     ctx: BlockContext,
@@ -209,12 +218,6 @@ pub(super) fn audit_batch<S: StateRead + ?Sized>(
         )));
     }
     let next: u64 = o.get(&keys::audit_next(&node))?.unwrap_or(0);
-    if b.first_seq > next {
-        return Ok(Err(format!(
-            "audit gap: the chain expects entry {next} from this node next, the batch starts at {}",
-            b.first_seq
-        )));
-    }
     let end = b.first_seq.saturating_add(b.entries.len() as u64);
     if end <= next {
         return Ok(Err(format!(
@@ -223,7 +226,7 @@ pub(super) fn audit_batch<S: StateRead + ?Sized>(
         )));
     }
     let mut count: u64 = o.get(keys::AUDIT_COUNT)?.unwrap_or(0);
-    let skip = (next - b.first_seq) as usize;
+    let skip = next.saturating_sub(b.first_seq) as usize;
     for (i, entry) in b.entries.iter().enumerate().skip(skip) {
         o.put(keys::audit_by_enterprise(&entry.enterprise, count), &());
         o.put(keys::audit_by_requester(&entry.requester, count), &());

@@ -1041,6 +1041,7 @@ impl Store {
         day: deltachain_protocol::Date,
     ) -> Result<Option<ledger::ConsentRecord>, StoreError> {
         let prefix = keys::consent_grants(uscc, grantee);
+        let bound = self.enterprise_key(uscc)?;
         let mut best: Option<ledger::ConsentRecord> = None;
         // An enterprise gives one bank a handful of consents; the bound
         // keeps a pathological history from slowing every read.
@@ -1050,7 +1051,7 @@ impl Store {
                 return Err(self.corrupt(format!("consent index names missing consent {id}")));
             };
             let c = &rec.signed.consent;
-            if rec.active(day)
+            if rec.active(day, bound.as_ref())
                 && c.scope.covers(scope)
                 && c.purpose == purpose
                 && best.as_ref().is_none_or(|b| b.height < rec.height)
@@ -1059,6 +1060,27 @@ impl Store {
             }
         }
         Ok(best)
+    }
+
+    /// An enterprise's consents, newest id last (bounded).
+    pub fn consents_of(
+        &self,
+        uscc: &str,
+        limit: usize,
+    ) -> Result<Vec<ledger::ConsentRecord>, StoreError> {
+        let prefix = format!("cg/{uscc}/").into_bytes();
+        let mut out = Vec::new();
+        for (k, ()) in self.state_scan::<()>(&prefix, false, 0, limit)? {
+            // cg/<uscc>/<grantee hex>/<id>
+            let id = String::from_utf8_lossy(&k[prefix.len() + 65..]).into_owned();
+            match self.consent(&id)? {
+                Some(r) => out.push(r),
+                None => {
+                    return Err(self.corrupt(format!("consent index names missing consent {id}")))
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The next audit sequence number the chain expects from `node`.
