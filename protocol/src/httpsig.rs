@@ -128,9 +128,16 @@ impl Request<'_> {
             "@path" if self.path.is_empty() => "/".into(),
             "@path" => self.path.to_string(),
             "@query" => format!("?{}", self.query.unwrap_or("")),
+            "@request-target" => {
+                let path = if self.path.is_empty() { "/" } else { self.path };
+                match self.query {
+                    Some(q) => format!("{path}?{q}"),
+                    None => path.to_string(),
+                }
+            }
             n if n.starts_with('@') => {
                 return Err(malformed(format!(
-                    "derived component {n:?} is not supported; use @method, @authority, @path or @query"
+                    "derived component {n:?} is not supported; use @method, @authority, @path, @query or @request-target"
                 )))
             }
             n => (self.header)(n)
@@ -509,29 +516,32 @@ pub fn content_digest(body: &[u8]) -> String {
     format!("sha-256=:{}:", B64.encode(crypto::sha256(body).0))
 }
 
-/// Checks a `Content-Digest` header against the body. Only `sha-256` is
-/// understood; other algorithms in the list are ignored, and at least one
-/// `sha-256` entry must be present and match.
+/// Checks a `Content-Digest` header against the body. `sha-256` and
+/// `sha-512` are understood (RFC 9530's two active algorithms); other
+/// entries are ignored. Every understood entry must match, and there must
+/// be at least one.
 pub fn check_content_digest(header: &str, body: &[u8]) -> Result<(), SigError> {
+    use sha2::Digest;
     let entries = parse_dictionary(header)
         .map_err(|e| SigError::Digest(format!("the header does not parse: {e}")))?;
-    let want = crypto::sha256(body);
     let mut seen = false;
     for (alg, v) in entries {
-        if alg != "sha-256" {
-            continue;
-        }
+        let want: Vec<u8> = match alg.as_str() {
+            "sha-256" => crypto::sha256(body).0.to_vec(),
+            "sha-512" => sha2::Sha512::digest(body).to_vec(),
+            _ => continue,
+        };
         seen = true;
         match v {
-            Value::Item(Item::Bytes(b), _) if b == want.0 => return Ok(()),
-            _ => {}
+            Value::Item(Item::Bytes(b), _) if b == want => {}
+            _ => return Err(SigError::Digest(format!("{alg} of the body differs"))),
         }
     }
-    Err(SigError::Digest(if seen {
-        "sha-256 of the body differs".into()
+    if seen {
+        Ok(())
     } else {
-        "no sha-256 entry".into()
-    }))
+        Err(SigError::Digest("no sha-256 or sha-512 entry".into()))
+    }
 }
 
 // ---- A strict subset of RFC 8941 structured fields. ----
@@ -873,6 +883,19 @@ mod tests {
     }
 
     #[test]
+    fn request_target_is_path_and_query() {
+        let none = |_: &str| None;
+        let r = get("/v1/members", Some("limit=1"), &none);
+        assert_eq!(
+            r.component("@request-target").unwrap(),
+            "/v1/members?limit=1"
+        );
+        let r = get("/v1/members", None, &none);
+        assert_eq!(r.component("@request-target").unwrap(), "/v1/members");
+        assert!(r.component("@scheme").is_err());
+    }
+
+    #[test]
     fn malformed_headers_are_refused_with_reasons() {
         for (input, sig) in [
             ("", "sig1=:AA==:"),
@@ -901,5 +924,79 @@ mod tests {
         check_content_digest(&d, b"{\"hello\": \"world\"}").unwrap();
         assert!(check_content_digest(&d, b"{}").is_err());
         assert!(check_content_digest("sha-512=:AA==:", b"{}").is_err());
+        assert!(check_content_digest("md5=:AA==:", b"{}").is_err());
+        // RFC 9530's sha-512 example for the same body.
+        let both = format!(
+            "{d}, sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:"
+        );
+        check_content_digest(&both, b"{\"hello\": \"world\"}").unwrap();
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Whatever arrives in the two headers, parsing returns a
+            /// verdict: no panic, no hang, bounded work.
+            #[test]
+            fn parsing_never_panics(input in ".{0,300}", sig in ".{0,200}") {
+                let _ = parse(&input, &sig);
+                let _ = check_content_digest(&input, sig.as_bytes());
+            }
+
+            /// Structured-field-shaped input (the interesting region for a
+            /// hand-written parser) never panics either.
+            #[test]
+            fn structured_input_never_panics(
+                parts in proptest::collection::vec(
+                    prop_oneof![
+                        Just("sig1=".to_string()), Just("(".to_string()), Just(")".to_string()),
+                        Just("\"@method\"".to_string()), Just(";created=".to_string()),
+                        Just(":".to_string()), Just("\\".to_string()), Just(",".to_string()),
+                        Just(" ".to_string()), "[a-z0-9=;\"-]{0,8}",
+                    ],
+                    0..40,
+                )
+            ) {
+                let input = parts.concat();
+                let _ = parse(&input, &input);
+            }
+
+            /// What we sign, we verify; and any other path, query or
+            /// purpose fails.
+            #[test]
+            fn sign_verify_round_trip(
+                path in "/[a-z0-9/%._-]{0,40}",
+                query in proptest::option::of("[a-z0-9=&%._-]{0,40}"),
+                purpose in "[a-z_]{1,20}",
+                seed in any::<[u8; 32]>(),
+                created in 1_000_000_000i64..4_000_000_000i64,
+                validity in 1i64..=300,
+            ) {
+                let key = Keypair::from_secret(seed);
+                let p2 = purpose.clone();
+                let h = move |n: &str| (n == PURPOSE_HEADER).then(|| p2.clone());
+                let req = Request {
+                    method: "GET",
+                    authority: "node.example:7443",
+                    path: &path,
+                    query: query.as_deref(),
+                    header: &h,
+                };
+                let s = sign_tagged(&key, &req, &[PURPOSE_HEADER], created, validity, "n", Some("deltachain/c")).unwrap();
+                let parsed = parse(&s.signature_input, &s.signature).unwrap();
+                prop_assert_eq!(parsed.tag().unwrap(), Some("deltachain/c"));
+                let v = parsed.verify(&req, created, &[PURPOSE_HEADER]).unwrap();
+                prop_assert_eq!(v.key, key.public());
+                let other_path = format!("{path}x");
+                let moved = Request { path: &other_path, ..req };
+                prop_assert!(parsed.verify(&moved, created, &[]).is_err());
+                let other = move |n: &str| (n == PURPOSE_HEADER).then(|| format!("{purpose}x"));
+                let repurposed = Request { header: &other, ..req };
+                prop_assert!(parsed.verify(&repurposed, created, &[]).is_err());
+            }
+        }
     }
 }
