@@ -15,8 +15,18 @@ use deltachain_protocol::ConsensusParams;
     about = "Deltachain validator node for the Yangtze River Delta credit chain"
 )]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` (one object a line)
+    /// for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DELTACHAIN_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -78,16 +88,25 @@ enum Command {
     },
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_swarm=warn")
     });
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One JSON object a line: timestamp, level, target, message and the
+        // event's fields at the top level, as log shippers expect.
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn run_node(home: PathBuf) -> anyhow::Result<()> {
@@ -126,7 +145,8 @@ fn limit_malloc_arenas() {}
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    init_logging();
+    let log_format = cli.log_format;
+    init_logging(log_format);
     let result: anyhow::Result<()> = match cli.command {
         Command::Keygen { out } => (|| {
             let key = config::random_key().map_err(anyhow::Error::msg)?;
@@ -190,11 +210,8 @@ fn main() -> ExitCode {
             p2p_port,
         } => (|| {
             if devnet::ensure_dev_home(&home, api_port, p2p_port).map_err(anyhow::Error::msg)? {
-                eprintln!(
-                    "created a development chain in {} (member keys in {}/members)",
-                    home.display(),
-                    home.display()
-                );
+                tracing::info!(home = %home.display(), members = %home.join("members").display(),
+                    "created a development chain");
             }
             run_node(home)
         })(),
@@ -213,7 +230,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if log_format == LogFormat::Json {
+                tracing::error!(error = %format!("{e:#}"), "stopped");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
