@@ -215,6 +215,9 @@ named_enum!(
         OwnRecords => "own_records",
         /// `GET /v1/enterprises/{uscc}/queries`: the enterprise's query log.
         QueryLog => "query_log",
+        /// `GET /v1/txs/{hash}` or its proof by a regulator: one
+        /// transaction carrying the enterprise's data.
+        Transaction => "transaction",
     }
 );
 

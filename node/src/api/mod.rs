@@ -484,15 +484,17 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
             &*s,
         )?;
         let block_hash = s.store.block_hash(loc.height)?;
-        return ok(json!({
+        let full = caller_key(&caller) == Some(t.tx.sender) || regulator_reads(&caller, &t);
+        let body = json!({
             "tx_hash": hash,
             "status": "committed",
             "height": loc.height,
             "index": loc.index,
             "block_hash": block_hash,
             "receipt": loc.receipt,
-            "tx": views::tx(&mut names, &t, &hash, caller_key(&caller) == Some(t.tx.sender))?,
-        }));
+            "tx": views::tx(&mut names, &t, &hash, full)?,
+        });
+        return answer_tx(&s, &caller, &t, body).await;
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).cloned();
     if let Some(t) = &pending {
@@ -505,9 +507,11 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
         )?;
     }
     match pending {
-        Some(t) => ok(
-            json!({"tx_hash": hash, "status": "pending", "tx": views::tx(&mut names, &t, &hash, caller_key(&caller) == Some(t.tx.sender))?}),
-        ),
+        Some(t) => {
+            let full = caller_key(&caller) == Some(t.tx.sender) || regulator_reads(&caller, &t);
+            let body = json!({"tx_hash": hash, "status": "pending", "tx": views::tx(&mut names, &t, &hash, full)?});
+            answer_tx(&s, &caller, &t, body).await
+        }
         None => Err(ApiError::not_found(format!(
             "transaction {hash} is neither pending nor committed on this node"
         ))),
@@ -548,13 +552,15 @@ async fn get_proof(
         merkle::prove(&tx_hashes, i).ok_or_else(|| ApiError::not_found("index out of range"))?;
     let receipt_proof = merkle::prove(&receipt_hashes, i)
         .ok_or_else(|| ApiError::not_found("index out of range"))?;
-    // The canonical bytes are the content: for enterprise data, only the
-    // sender gets them; anyone else proves inclusion of the hash.
+    // The canonical bytes are the content: for enterprise data, the sender
+    // and a regulator (audited) get them; anyone else proves inclusion of
+    // the hash.
     let t = &block.txs[i];
     let bytes = (views::enterprise_data(&t.tx.payload).is_none()
-        || caller_key(&caller) == Some(t.tx.sender))
+        || caller_key(&caller) == Some(t.tx.sender)
+        || regulator_reads(&caller, t))
     .then(|| hex::encode(t.encode()));
-    ok(json!({
+    let body = json!({
         "tx_hash": hash,
         "height": loc.height,
         "index": loc.index,
@@ -565,7 +571,44 @@ async fn get_proof(
         "header": block.header,
         "block_hash": block.hash(),
         "certificate": cert,
-    }))
+    });
+    answer_tx(&s, &caller, t, body).await
+}
+
+/// True when a regulator reads a transaction that carries an enterprise's
+/// data it did not send: it sees the content, and the read is audited.
+fn regulator_reads(caller: &Caller, t: &deltachain_protocol::SignedTransaction) -> bool {
+    caller
+        .0
+        .as_deref()
+        .is_some_and(|p| p.is_regulator() && p.key != t.tx.sender)
+        && views::enterprise_data(&t.tx.payload).is_some()
+}
+
+/// Sends a transaction view; when a regulator sees another's enterprise
+/// data in it, the read goes to that enterprise's query log first.
+async fn answer_tx(
+    s: &Shared,
+    caller: &Caller,
+    t: &deltachain_protocol::SignedTransaction,
+    body: Value,
+) -> ApiResult {
+    if !regulator_reads(caller, t) {
+        return ok(body);
+    }
+    let uscc = views::enterprise_data(&t.tx.payload)
+        .unwrap_or_default()
+        .to_string();
+    let purpose = caller
+        .0
+        .as_ref()
+        .and_then(|p| p.purpose.clone())
+        .and_then(Result::ok);
+    let grant = access::Grant {
+        basis: deltachain_protocol::AccessBasis::Regulator,
+        purpose,
+    };
+    audited(s, caller, &uscc, AuditRoute::Transaction, Ok((grant, body))).await
 }
 
 /// A block: whole for regulators and validator operators, its header and

@@ -141,16 +141,16 @@ pub fn ip(
     Ok(v)
 }
 
-/// The enterprise whose data a payload carries, if it carries any: credit
-/// records, corrections (by reference to one), consents and audit entries.
-/// Such content is shown in full only to the transaction's sender; anyone
-/// else reads it through the enterprise routes, which check consent and
-/// leave an audit entry.
+/// The enterprise whose data a payload carries, if it carries any: a
+/// credit record or a consent. Such content is shown in full to the
+/// transaction's sender, and to a regulator reading that one transaction
+/// (with an audit entry); in whole blocks and to anyone else it is reduced
+/// to its kind and the enterprise's code, and read through the enterprise
+/// routes, which check consent and leave an audit entry.
 pub fn enterprise_data(p: &Payload) -> Option<&str> {
     match p {
         Payload::Credit(c) => Some(&c.enterprise),
         Payload::ConsentGrant(c) => Some(&c.consent.enterprise),
-        Payload::CreditCorrection(_) | Payload::AuditBatch(_) => Some(""),
         _ => None,
     }
 }
@@ -167,12 +167,10 @@ pub fn tx(
     let kind = t.tx.payload.kind_name();
     let (payload, signature) = match enterprise_data(&t.tx.payload) {
         Some(uscc) if !full => {
-            let mut inner = json!({
-                "redacted": "enterprise data is shown to its reporter, and to others through /v1/enterprises/{uscc}, which checks consent and records the read"
+            let inner = json!({
+                "enterprise": uscc,
+                "redacted": "enterprise data is shown to its reporter, to a regulator reading this transaction (recorded in the enterprise's query log), and through /v1/enterprises/{uscc}, which checks consent and records the read"
             });
-            if !uscc.is_empty() {
-                inner["enterprise"] = json!(uscc);
-            }
             (json!({ kind: inner }), Value::Null)
         }
         _ => (
