@@ -748,7 +748,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let list = v["queries"].as_array().cloned().unwrap_or_default();
             out!(
-                "{} read(s) on chain, newest first (reads of the last seconds follow within a block)",
+                "{} read(s) on chain, most recently recorded first (each city's node records its reads within a second and a block)",
                 list.len()
             );
             if !list.is_empty() {

@@ -817,7 +817,7 @@ fn audit_view(names: &mut Names, r: &crate::ledger::AuditRecord) -> Result<Value
     }))
 }
 
-/// A page of audit entries under an index prefix, newest first, as JSON.
+/// A page of audit entries under an index prefix, most recently recorded first, as JSON.
 fn audit_list(
     s: &Shared,
     prefix: &[u8],
