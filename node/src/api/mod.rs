@@ -725,6 +725,22 @@ fn current(s: &Shared) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What every read of an enterprise's data checks first, in this order so
+/// that bad input is a 400 whoever sends it: the page, the USCC, and that
+/// the request is signed.
+fn enterprise_request(
+    caller: &Caller,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    uscc: &str,
+) -> Result<(Page, String), ApiError> {
+    let page = page_of(page)?;
+    let uscc = uscc_of(uscc)?;
+    if caller.0.is_none() {
+        return Err(access::signature_required());
+    }
+    Ok((page, uscc))
+}
+
 /// Most records scanned to find the ones a reporter sent itself.
 const MAX_OWN_SCAN: usize = 10_000;
 
@@ -734,11 +750,7 @@ async fn enterprise(
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let page = page_of(page)?;
-    let uscc = uscc_of(&uscc)?;
-    if caller.0.is_none() {
-        return Err(access::signature_required());
-    }
+    let (page, uscc) = enterprise_request(&caller, page, &uscc)?;
     current(&s)?;
     let own = page.own.unwrap_or(false);
     let (route, what) = if own {
@@ -840,11 +852,7 @@ async fn enterprise_queries(
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let page = page_of(page)?;
-    let uscc = uscc_of(&uscc)?;
-    if caller.0.is_none() {
-        return Err(access::signature_required());
-    }
+    let (page, uscc) = enterprise_request(&caller, page, &uscc)?;
     let answer = match decide(&caller, &Resource::QueryLog { uscc: &uscc }, &*s) {
         Ok(g) => {
             let offset = page.offset.unwrap_or(0);
