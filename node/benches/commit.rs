@@ -84,8 +84,7 @@ fn bench(c: &mut Criterion) {
                     .commit_block(
                         &executed.block,
                         &cert,
-                        &executed.outcome.receipts,
-                        &executed.outcome.writes,
+                        &executed.outcome,
                     )
                     .unwrap();
             },

@@ -14,7 +14,7 @@ use deltachain_protocol::{
     SignedTransaction,
 };
 
-use crate::ledger::{self, BlockContext, BlockError, BlockOutcome, StateRead};
+use crate::ledger::{self, BlockContext, BlockError, BlockOutcome};
 use crate::storage::{Store, StoreError, Tip};
 
 /// A block with the result of executing it.
@@ -179,7 +179,6 @@ pub fn validate_block(
     }
     let outcome = ledger::execute_block(
         store,
-        &tip.state_root,
         BlockContext {
             height,
             time_ms: h.time_ms,
@@ -208,7 +207,7 @@ pub fn validate_block(
 /// per-sender nonce order). Candidates whose nonce is not the sender's next
 /// are left out, so the block is always valid.
 pub fn build_block(
-    state: &dyn StateRead,
+    state: &dyn ledger::LedgerState,
     genesis: &Genesis,
     tip: &Tip,
     last_commit: Option<CommitCertificate>,
@@ -257,7 +256,6 @@ pub fn build_block(
     let time_ms = now_ms.max(tip.time_ms + 1);
     let outcome = ledger::execute_block(
         state,
-        &tip.state_root,
         BlockContext { height, time_ms },
         &txs,
         &tx_hashes,

@@ -136,8 +136,7 @@ impl TestChain {
         store.commit_block(
             &executed.block,
             &cert,
-            &executed.outcome.receipts,
-            &executed.outcome.writes,
+            &executed.outcome,
         )?;
         Ok(executed)
     }

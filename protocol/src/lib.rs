@@ -21,8 +21,8 @@
 //!   `deltachain/vote/v1` and `deltachain/proposal/v1`.
 //! * **Merkle trees** ([`merkle`]): RFC 6962 over the transaction hashes
 //!   (`tx_root`) and the receipt hashes (`results_root`) of a block.
-//! * **State root**: `sha256(previous state_root || encode(sorted write set))`,
-//!   computed by the node's ledger.
+//! * **State root** ([`state`]): the root of a sparse Merkle tree (Jellyfish,
+//!   sha256) over the registry, with proofs of presence and absence.
 //! * **JSON**: serde; hashes, keys and signatures are lowercase hex, dates
 //!   `YYYY-MM-DD`, times RFC 3339 UTC, money an integer number of fen, enums
 //!   snake_case and externally tagged (`{"ip_pledge": {...}}`).
@@ -45,6 +45,7 @@ pub mod crypto;
 pub mod genesis;
 pub mod httpsig;
 pub mod merkle;
+pub mod state;
 pub mod time;
 pub mod validate;
 

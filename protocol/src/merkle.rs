@@ -45,6 +45,30 @@ pub fn root(items: &[Hash]) -> Hash {
     root_of_leaf_hashes(&leaves)
 }
 
+/// The right edge of a growing tree: the roots of its perfect subtrees,
+/// largest first, one per set bit of the leaf count. Appending touches only
+/// these, so a list that grows by one item per block is re-rooted in
+/// O(log n) without reading its earlier items.
+///
+/// Pushes the leaf data `item` onto a tree that held `count_before` leaves.
+pub fn push_peak(peaks: &mut Vec<Hash>, count_before: u64, item: &Hash) {
+    peaks.push(leaf_hash(&item.0));
+    for _ in 0..count_before.trailing_ones() {
+        let right = peaks.pop().expect("one peak per set bit");
+        let left = peaks.pop().expect("one peak per set bit");
+        peaks.push(node_hash(&left, &right));
+    }
+}
+
+/// The tree hash from its peaks (see [`push_peak`]): RFC 6962 splits at the
+/// largest power of two, so its root is the peaks folded from the right.
+pub fn root_from_peaks(peaks: &[Hash]) -> Hash {
+    match peaks.split_last() {
+        None => sha256(b""),
+        Some((last, rest)) => rest.iter().rev().fold(*last, |acc, p| node_hash(p, &acc)),
+    }
+}
+
 /// An inclusion proof: the audit path of RFC 6962 §2.1.1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InclusionProof {
@@ -191,6 +215,18 @@ mod tests {
         assert_eq!(root(&it), expected);
         let p = prove(&it, 2).unwrap();
         assert_eq!(p.path, vec![node_hash(&l[0], &l[1])]);
+    }
+
+    #[test]
+    fn peaks_give_the_same_root_as_the_whole_list() {
+        let all = items(300);
+        let mut peaks = Vec::new();
+        assert_eq!(root_from_peaks(&peaks), root(&[]));
+        for (n, item) in all.iter().enumerate() {
+            push_peak(&mut peaks, n as u64, item);
+            assert_eq!(peaks.len(), (n as u64 + 1).count_ones() as usize);
+            assert_eq!(root_from_peaks(&peaks), root(&all[..=n]), "{} leaves", n + 1);
+        }
     }
 
     proptest! {

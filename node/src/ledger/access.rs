@@ -10,36 +10,7 @@ use deltachain_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{keys, BlockContext, Member, Overlay, Rule, StateFault, StateRead};
-
-/// A consent as the ledger holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentRecord {
-    /// The consent, with the enterprise's signature.
-    pub signed: SignedConsent,
-    /// The enterprise key that signed it. A consent lapses when the
-    /// enterprise's key is replaced (a key rotated after a leak must not
-    /// leave behind the consents its thief signed).
-    pub signer: PublicKey,
-    /// The granting transaction.
-    pub tx_hash: Hash,
-    /// Its height.
-    pub height: u64,
-    /// Height of the revocation, if revoked.
-    pub revoked_height: Option<u64>,
-    /// The revoking transaction.
-    pub revoked_tx: Option<Hash>,
-}
-
-impl ConsentRecord {
-    /// True if the consent is in force on `day`, not revoked, and its
-    /// signer is still the enterprise's bound key (`bound`).
-    pub fn active(&self, day: Date, bound: Option<&PublicKey>) -> bool {
-        self.revoked_height.is_none()
-            && self.signed.consent.in_force(day)
-            && bound == Some(&self.signer)
-    }
-}
+use super::{keys, BlockContext, ConsentRecord, Member, Overlay, Rule, StateFault, StateRead};
 
 /// An audit entry as the chain holds it: the entry, the node that served
 /// the read, its sequence number there, and the block that recorded it.

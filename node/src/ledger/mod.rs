@@ -16,13 +16,17 @@
 
 mod access;
 mod state;
+pub mod tree;
 
-pub use access::{AuditRecord, ConsentRecord};
-
-pub use state::{next_state_root, EmptyState, Overlay, StateFault, StateRead, WriteSet};
+pub use access::AuditRecord;
+pub use deltachain_protocol::state::{
+    ConsentRecord, Correction, CreditCommitment, IpRecord, Member, Pledge,
+};
+pub use state::{EmptyState, Overlay, StateFault, StateRead, WriteSet};
+pub use tree::{LedgerState, MemoryState};
 
 use deltachain_protocol::{
-    Date, Genesis, Hash, IpKind, Payload, PublicKey, Receipt, Role, Roles, SignedTransaction,
+    merkle, state as committed, Date, Genesis, Hash, Payload, PublicKey, Receipt, Role, SignedTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,23 +35,20 @@ use serde::{Deserialize, Serialize};
 pub mod keys {
     use deltachain_protocol::PublicKey;
 
-    /// `m/<key hex>`: a member.
-    pub fn member(key: &PublicKey) -> Vec<u8> {
-        format!("m/{}", key.to_hex()).into_bytes()
-    }
+    pub use deltachain_protocol::state::keys::{
+        consent, credit_commitment, enterprise_key, ip, member, validator,
+    };
     /// `mn/<name>`: member name to key, for uniqueness.
     pub fn member_name(name: &str) -> Vec<u8> {
         format!("mn/{name}").into_bytes()
     }
     /// Prefix of all members.
     pub const MEMBERS: &[u8] = b"m/";
+    /// `g`: the genesis hash, so that two chains never share a root.
+    pub const GENESIS: &[u8] = b"g";
     /// `n/<key hex>`: last nonce a sender used.
     pub fn nonce(key: &PublicKey) -> Vec<u8> {
         format!("n/{}", key.to_hex()).into_bytes()
-    }
-    /// `ip/<id>`: an IP right's current state.
-    pub fn ip(id: &str) -> Vec<u8> {
-        format!("ip/{id}").into_bytes()
     }
     /// `iph/<id>/<seq>`: one event of an IP right's history.
     pub fn ip_event(id: &str, seq: u32) -> Vec<u8> {
@@ -69,7 +70,8 @@ pub mod keys {
     pub fn credits(uscc: &str) -> Vec<u8> {
         format!("c/{uscc}/").into_bytes()
     }
-    /// `cn/<uscc>`: number of credit records of an enterprise.
+    /// `cn/<uscc>`: number of credit records of an enterprise and the
+    /// peaks of their Merkle tree ([`super::CreditTally`]).
     pub fn credit_count(uscc: &str) -> Vec<u8> {
         format!("cn/{uscc}").into_bytes()
     }
@@ -111,22 +113,9 @@ pub mod keys {
     pub fn owned_ips(uscc: &str) -> Vec<u8> {
         format!("eo/{uscc}/").into_bytes()
     }
-    /// `v/<key hex>`: a validator of the genesis, which may send audit
-    /// batches.
-    pub fn validator(key: &PublicKey) -> Vec<u8> {
-        format!("v/{}", key.to_hex()).into_bytes()
-    }
-    /// `ek/<uscc>`: an enterprise's bound key.
-    pub fn enterprise_key(uscc: &str) -> Vec<u8> {
-        format!("ek/{uscc}").into_bytes()
-    }
     /// `ekr/<key hex>`: which enterprise a key belongs to.
     pub fn enterprise_of(key: &PublicKey) -> Vec<u8> {
         format!("ekr/{}", key.to_hex()).into_bytes()
-    }
-    /// `cs/<consent id>`: a consent and whether it was revoked.
-    pub fn consent(id: &str) -> Vec<u8> {
-        format!("cs/{id}").into_bytes()
     }
     /// `cg/<uscc>/<grantee hex>/<consent id>`: index of the consents an
     /// enterprise gave one member.
@@ -174,60 +163,6 @@ pub mod keys {
     }
 }
 
-/// A member organisation as the ledger knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    /// Display name.
-    pub name: String,
-    /// Signing key.
-    pub public_key: PublicKey,
-    /// Roles.
-    pub roles: Roles,
-}
-
-/// An active pledge on an IP right.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pledge {
-    /// The bank holding the pledge.
-    pub pledgee: PublicKey,
-    /// Secured amount in fen.
-    pub amount_fen: u64,
-    /// Pledge contract reference.
-    pub contract: String,
-    /// Last day of the pledge.
-    pub until: Date,
-    /// The pledging transaction.
-    pub tx_hash: Hash,
-}
-
-/// Current state of an IP right.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IpRecord {
-    /// Patent number or registration id.
-    pub ip_id: String,
-    /// Kind of right.
-    pub kind: IpKind,
-    /// Title.
-    pub title: String,
-    /// Owner's USCC.
-    pub owner: String,
-    /// Registration date.
-    pub registered_on: Date,
-    /// The IP office that registered it.
-    pub registrar: PublicKey,
-    /// The pledge, if one was made and not released (it may have expired).
-    pub pledge: Option<Pledge>,
-    /// Number of history events.
-    pub events: u32,
-}
-
-impl IpRecord {
-    /// The pledge if it is still in force on `today`.
-    pub fn active_pledge(&self, today: Date) -> Option<&Pledge> {
-        self.pledge.as_ref().filter(|p| p.until >= today)
-    }
-}
-
 /// What happened to an IP right.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,19 +207,6 @@ pub struct IpEvent {
     pub event: IpEventKind,
 }
 
-/// A correction attached to a credit record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Correction {
-    /// The correcting transaction.
-    pub tx_hash: Hash,
-    /// Height of its block.
-    pub height: u64,
-    /// Why.
-    pub reason: String,
-    /// True if the record was withdrawn.
-    pub withdraw: bool,
-}
-
 /// Most corrections one credit record may carry.
 pub const MAX_CORRECTIONS: usize = 16;
 
@@ -315,8 +237,22 @@ pub struct CreditEntry {
     pub reporter: PublicKey,
     /// Block time.
     pub time_ms: u64,
+    /// [`deltachain_protocol::state::credit_content`] of the record, so a
+    /// correction can re-root the enterprise's list without reading the
+    /// transactions.
+    pub content: Hash,
     /// Corrections, oldest first.
     pub corrections: Vec<Correction>,
+}
+
+/// What the ledger keeps to extend an enterprise's record list: its length
+/// and the peaks of its RFC 6962 tree ([`deltachain_protocol::merkle::push_peak`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditTally {
+    /// Number of records.
+    pub count: u64,
+    /// Peaks, largest first.
+    pub peaks: Vec<Hash>,
 }
 
 impl CreditEntry {
@@ -365,6 +301,8 @@ pub struct BlockOutcome {
     pub receipts: Vec<Receipt>,
     /// Sorted writes.
     pub writes: WriteSet,
+    /// The state tree's new nodes.
+    pub tree: jmt::storage::TreeUpdateBatch,
     /// Root after the block.
     pub state_root: Hash,
 }
@@ -380,9 +318,9 @@ pub enum BlockError {
     Fault(#[from] StateFault),
 }
 
-/// Writes the genesis state (founding members) and returns it with the
-/// genesis state root.
-pub fn genesis_state(genesis: &Genesis) -> (WriteSet, Hash) {
+/// The genesis state (founding members, validators, enterprises): its
+/// writes, its tree (version 0) and its root.
+pub fn genesis_state(genesis: &Genesis) -> (WriteSet, jmt::storage::TreeUpdateBatch, Hash) {
     let mut o = Overlay::new(&EmptyState);
     for m in &genesis.members {
         o.put(
@@ -402,9 +340,13 @@ pub fn genesis_state(genesis: &Genesis) -> (WriteSet, Hash) {
         o.put(keys::enterprise_key(&e.uscc), &e.public_key);
         o.put(keys::enterprise_of(&e.public_key), &e.uscc);
     }
-    let writes = o.into_writes();
-    let root = next_state_root(&genesis.hash(), &writes);
-    (writes, root)
+    // The genesis hash seeds the digest of uncommitted writes, so two
+    // chains never share a root.
+    o.put(keys::GENESIS.to_vec(), &genesis.hash());
+    let mut writes = o.into_writes();
+    let (root, tree) = tree::commit_writes(&MemoryState::default(), 0, &mut writes)
+        .expect("an empty tree cannot fail to read");
+    (writes, tree, root)
 }
 
 /// Executes `txs` in order on top of `base`, whose root is `prev_root`.
@@ -412,9 +354,8 @@ pub fn genesis_state(genesis: &Genesis) -> (WriteSet, Hash) {
 /// The transactions must already be decoded, signature-checked and
 /// stateless-checked (the mempool and block validation do that, with batch
 /// verification).
-pub fn execute_block<S: StateRead + ?Sized>(
+pub fn execute_block<S: LedgerState + ?Sized>(
     base: &S,
-    prev_root: &Hash,
     ctx: BlockContext,
     txs: &[SignedTransaction],
     tx_hashes: &[Hash],
@@ -450,11 +391,12 @@ pub fn execute_block<S: StateRead + ?Sized>(
         );
         receipts.push(receipt);
     }
-    let writes = o.into_writes();
-    let state_root = next_state_root(prev_root, &writes);
+    let mut writes = o.into_writes();
+    let (state_root, tree) = tree::commit_writes(base, ctx.height, &mut writes)?;
     Ok(BlockOutcome {
         receipts,
         writes,
+        tree,
         state_root,
     })
 }
@@ -552,7 +494,11 @@ fn apply<S: StateRead + ?Sized>(
                 }
             }
             o.put(identity, hash);
-            let count: u64 = o.get(&keys::credit_count(&c.enterprise))?.unwrap_or(0);
+            let mut tally: CreditTally = o
+                .get(&keys::credit_count(&c.enterprise))?
+                .unwrap_or_default();
+            let count = tally.count;
+            let content = committed::credit_content(hash, &sender, ctx.height, ctx.time_ms, c);
             o.put(
                 keys::credit(&c.enterprise, count),
                 &CreditEntry {
@@ -560,10 +506,13 @@ fn apply<S: StateRead + ?Sized>(
                     index,
                     reporter: sender,
                     time_ms: ctx.time_ms,
+                    content,
                     corrections: Vec::new(),
                 },
             );
-            o.put(keys::credit_count(&c.enterprise), &(count + 1));
+            merkle::push_peak(&mut tally.peaks, count, &committed::credit_digest(&content, &[]));
+            tally.count += 1;
+            put_credit_tally(o, &c.enterprise, &tally);
             Ok(Ok(Some(CreditLocation {
                 uscc: c.enterprise.clone(),
                 seq: count,
@@ -612,6 +561,7 @@ fn apply<S: StateRead + ?Sized>(
                 withdraw: c.withdraw,
             });
             o.put(key, &entry);
+            recount_credits(o, &loc.uscc, loc.seq, &entry)?;
             Ok(Ok(None))
         }
         Payload::IpRegister(r) => {
@@ -817,6 +767,47 @@ fn credit_withdrawn<S: StateRead + ?Sized>(o: &Overlay<S>, tx: &Hash) -> Result<
             loc.uscc, loc.seq
         ))),
     }
+}
+
+/// Stores an enterprise's tally and the commitment the tree holds.
+fn put_credit_tally<S: StateRead + ?Sized>(o: &mut Overlay<S>, uscc: &str, tally: &CreditTally) {
+    o.put(
+        keys::credit_commitment(uscc),
+        &CreditCommitment {
+            count: tally.count,
+            root: merkle::root_from_peaks(&tally.peaks),
+        },
+    );
+    o.put(keys::credit_count(uscc), tally);
+}
+
+/// Re-roots an enterprise's record list after record `seq` changed to
+/// `changed`. Corrections are rare, so this reads the list rather than keep
+/// interior nodes for every record.
+fn recount_credits<S: StateRead + ?Sized>(
+    o: &mut Overlay<S>,
+    uscc: &str,
+    seq: u64,
+    changed: &CreditEntry,
+) -> Result<(), StateFault> {
+    let count = o
+        .get::<CreditTally>(&keys::credit_count(uscc))?
+        .map_or(0, |t| t.count);
+    let mut tally = CreditTally::default();
+    for i in 0..count {
+        let digest = if i == seq {
+            committed::credit_digest(&changed.content, &changed.corrections)
+        } else {
+            let e = o
+                .get::<CreditEntry>(&keys::credit(uscc, i))?
+                .ok_or_else(|| StateFault(format!("credit record {uscc}/{i} is missing")))?;
+            committed::credit_digest(&e.content, &e.corrections)
+        };
+        merkle::push_peak(&mut tally.peaks, i, &digest);
+    }
+    tally.count = count;
+    put_credit_tally(o, uscc, &tally);
+    Ok(())
 }
 
 fn not_registered(ip_id: &str) -> String {

@@ -7,7 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use deltachain_protocol::{codec, crypto, Hash};
+use deltachain_protocol::codec;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -120,13 +120,6 @@ impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
     pub fn writes(&self) -> &WriteSet {
         &self.writes
     }
-}
-
-/// `state_root = sha256(previous root || canonical encoding of the sorted
-/// write set)`. A node that executes differently diverges in the next header.
-pub fn next_state_root(prev: &Hash, writes: &WriteSet) -> Hash {
-    let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = writes.iter().collect();
-    crypto::sha256_parts(&[&prev.0, &codec::encode(&entries)])
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub(crate) const PATENT: &str = "ZL201710601862.3";
 /// A small world: genesis members and a committed state map.
 struct World {
     chain: String,
-    state: BTreeMap<Vec<u8>, Vec<u8>>,
+    state: MemoryState,
     root: Hash,
     height: u64,
     nonces: BTreeMap<PublicKey, u64>,
@@ -66,26 +66,17 @@ impl World {
         keys.insert("validator", Keypair::from_secret([99; 32]));
         keys.insert("ent-a", Keypair::from_secret([30; 32]));
         keys.insert("ent-a-new", Keypair::from_secret([31; 32]));
-        let (writes, root) = genesis_state(&genesis);
+        let (writes, tree, root) = genesis_state(&genesis);
         let mut w = World {
             chain: genesis.chain_id.clone(),
-            state: BTreeMap::new(),
+            state: MemoryState::default(),
             root,
             height: 0,
             nonces: BTreeMap::new(),
             keys,
         };
-        w.commit(writes);
+        w.state.apply(&writes, &tree);
         w
-    }
-
-    fn commit(&mut self, writes: WriteSet) {
-        for (k, v) in writes {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
     }
 
     fn tx(&mut self, who: &str, payload: Payload) -> SignedTransaction {
@@ -110,9 +101,9 @@ impl World {
             // 2026-11-27
             time_ms: time::parse_rfc3339_ms("2026-11-27T10:00:00Z").unwrap(),
         };
-        let out = execute_block(&self.state, &self.root, ctx, &txs, &hashes).unwrap();
+        let out = execute_block(&self.state, ctx, &txs, &hashes).unwrap();
         self.root = out.state_root;
-        self.commit(out.writes);
+        self.state.apply(&out.writes, &out.tree);
         out.receipts
     }
 
@@ -122,13 +113,12 @@ impl World {
     }
 
     fn ip(&self, id: &str) -> Option<IpRecord> {
-        self.state
-            .get(&keys::ip(id))
+        self.state.kv.get(&keys::ip(id))
             .map(|b| codec::decode(b, 1 << 20, "ip").unwrap())
     }
 
     fn credit(&self, uscc: &str, seq: u64) -> CreditEntry {
-        codec::decode(&self.state[&keys::credit(uscc, seq)], 1 << 20, "c").unwrap()
+        codec::decode(&self.state.kv[&keys::credit(uscc, seq)], 1 << 20, "c").unwrap()
     }
 }
 
@@ -264,8 +254,8 @@ fn pledged_ip_cannot_be_transferred() {
     w.one("bank-shanghai", release(PATENT));
     assert_applied(&w.one("ipo-hangzhou", t()));
     assert_eq!(w.ip(PATENT).unwrap().owner, ENT_B);
-    assert!(w.state.contains_key(&keys::owned_ip(ENT_B, PATENT)));
-    assert!(!w.state.contains_key(&keys::owned_ip(ENT_A, PATENT)));
+    assert!(w.state.kv.contains_key(&keys::owned_ip(ENT_B, PATENT)));
+    assert!(!w.state.kv.contains_key(&keys::owned_ip(ENT_A, PATENT)));
     assert_rejected(&w.one("ipo-hangzhou", t()), "already owned");
 }
 
@@ -302,7 +292,7 @@ fn non_members_are_rejected_but_their_nonce_is_spent() {
     let r = w.one("stranger", loan(ENT_A));
     assert_rejected(&r, "not a member");
     let pk = w.keys["stranger"].public();
-    assert!(w.state.contains_key(&keys::nonce(&pk)));
+    assert!(w.state.kv.contains_key(&keys::nonce(&pk)));
 }
 
 #[test]
@@ -316,7 +306,7 @@ fn nonces_must_be_next() {
         height: 1,
         time_ms: 1_790_000_000_000,
     };
-    let e = execute_block(&w.state, &w.root, ctx, &[tx1.clone(), tx3], &hashes).unwrap_err();
+    let e = execute_block(&w.state, ctx, &[tx1.clone(), tx3], &hashes).unwrap_err();
     assert!(
         matches!(e, BlockError::Invalid(ref m) if m.contains("expected 2")),
         "{e}"
@@ -325,7 +315,6 @@ fn nonces_must_be_next() {
     w.block(vec![tx1.clone()]);
     let e = execute_block(
         &w.state,
-        &w.root,
         ctx,
         std::slice::from_ref(&tx1),
         &[tx1.hash()],
@@ -364,7 +353,7 @@ fn credit_history_across_banks_with_corrections() {
     assert_eq!(w.credit(ENT_A, 0).index, 0);
     // Every transaction is findable by hash, and a credit report names
     // the record it created.
-    let entry: TxEntry = codec::decode(&w.state[&keys::tx(&a_hash)], 1 << 10, "t").unwrap();
+    let entry: TxEntry = codec::decode(&w.state.kv[&keys::tx(&a_hash)], 1 << 10, "t").unwrap();
     assert_eq!(entry.index, 0);
     assert_eq!(
         entry.credit,
@@ -434,7 +423,9 @@ fn a_credit_record_is_reported_once() {
         change(&mut c);
         assert_applied(&w.one("bank-shanghai", Payload::Credit(c)));
     }
-    let count: u64 = codec::decode(&w.state[&keys::credit_count(ENT_A)], 16, "n").unwrap();
+    let tally: CreditTally =
+        codec::decode(&w.state.kv[&keys::credit_count(ENT_A)], 1 << 10, "n").unwrap();
+    let count = tally.count;
     assert_eq!(count, 5, "the refused retries left no record");
     assert_applied(&w.one(
         "bank-shanghai",
@@ -529,7 +520,7 @@ fn membership_changes_only_by_regulator() {
 #[test]
 fn overlay_execution_leaves_base_untouched() {
     let mut w = World::new();
-    let before = w.state.clone();
+    let before = w.state.kv.clone();
     let tx = w.tx("ipo-hangzhou", register(PATENT, ENT_A));
     let ctx = BlockContext {
         height: 1,
@@ -537,14 +528,13 @@ fn overlay_execution_leaves_base_untouched() {
     };
     let out = execute_block(
         &w.state,
-        &w.root,
         ctx,
         std::slice::from_ref(&tx),
         &[tx.hash()],
     )
     .unwrap();
     assert!(!out.writes.is_empty());
-    assert_eq!(w.state, before);
+    assert_eq!(w.state.kv, before);
 }
 
 proptest! {
@@ -577,7 +567,7 @@ proptest! {
                 roots.push(w.root);
             }
             // Never two active pledges: the IP state holds at most one.
-            (roots, receipts, w.state)
+            (roots, receipts, w.state.kv)
         };
         let (r1, rc1, s1) = run();
         let (r2, rc2, s2) = run();
@@ -672,7 +662,7 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
         *c = c.consent.clone().sign(&w.keys["ent-a"]);
     }
     assert!(reason(w.one("bank-shanghai", other_chain)).contains("for chain"));
-    let rec: ConsentRecord = codec::decode(&w.state[&keys::consent("c1")], 1 << 20, "c").unwrap();
+    let rec: ConsentRecord = codec::decode(&w.state.kv[&keys::consent("c1")], 1 << 20, "c").unwrap();
     let bound = w.keys["ent-a"].public();
     assert!(rec.active(date("2026-11-27"), Some(&bound)));
     assert!(
@@ -699,7 +689,7 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
             .outcome,
         Outcome::Applied
     );
-    let rec: ConsentRecord = codec::decode(&w.state[&keys::consent("c1")], 1 << 20, "c").unwrap();
+    let rec: ConsentRecord = codec::decode(&w.state.kv[&keys::consent("c1")], 1 << 20, "c").unwrap();
     assert!(!rec.active(date("2026-11-27"), Some(&bound)));
     assert!(
         reason(w.one("bank-nanjing", Payload::ConsentRevoke(revoke))).contains("already revoked")
@@ -715,6 +705,7 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
     );
     assert!(!w
         .state
+        .kv
         .contains_key(&keys::enterprise_of(&w.keys["ent-a"].public())));
 
     // Audit batches: only validators, once each, no gaps.
@@ -736,7 +727,7 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
         w.one("validator", batch(1, 2, &w)).outcome,
         Outcome::Applied
     );
-    let count: u64 = codec::decode(&w.state[keys::AUDIT_COUNT], 16, "n").unwrap();
+    let count: u64 = codec::decode(&w.state.kv[keys::AUDIT_COUNT], 16, "n").unwrap();
     assert_eq!(count, 3);
     // A jump forward (a restarted node numbering from its clock) is fine;
     // going back below it is a resend.
@@ -746,7 +737,7 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
     );
     assert!(reason(w.one("validator", batch(999, 2, &w))).contains("already recorded"));
     let next: u64 = codec::decode(
-        &w.state[&keys::audit_next(&w.keys["validator"].public())],
+        &w.state.kv[&keys::audit_next(&w.keys["validator"].public())],
         16,
         "n",
     )

@@ -1092,8 +1092,7 @@ impl Loop {
             .commit_block(
                 block,
                 cert,
-                &executed.outcome.receipts,
-                &executed.outcome.writes,
+                &executed.outcome,
             )
             .context("cannot commit the block to disk; stopping")?;
         store.wal_prune_below(height + 1)?;

@@ -11,7 +11,8 @@
 //! | `C` | height | the [`CommitCertificate`] that committed it |
 //! | `H` | block hash | height |
 //! | `S` | ledger state key | ledger state value |
-//! | `M` | `tip`, `genesis` | [`Tip`], genesis hash |
+//! | `M` | `tip`, `genesis`, `format`, `pruned` | [`Tip`], genesis hash, layout, oldest state version |
+//! | `J` `V` `Z` `Y` | | the state tree's nodes, values and pruning indexes (see `tree.rs`) |
 //!
 //! Each transaction is stored once, under an append-order key (in chunks of
 //! 16, so that a block is a few sled items rather than thousands: sled's
@@ -37,6 +38,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{self, keys, StateFault, StateRead, WriteSet};
+
+mod tree;
+pub use tree::ProofUnavailable;
 
 /// Storage failures. Any of them stops the node: it must not run on state
 /// it could not save or read back.
@@ -277,7 +281,7 @@ const FORMAT: &[u8] = b"Mformat";
 
 /// The storage layout version. A node refuses a data directory written in
 /// another layout rather than misread it.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// sled page cache used by [`Store::open`]; a node takes its size from
 /// `config.toml` (`[storage] cache_mb`).
@@ -377,7 +381,7 @@ impl Store {
     }
 
     fn init_genesis(&mut self, genesis: &Genesis) -> Result<(), StoreError> {
-        let (writes, root) = ledger::genesis_state(genesis);
+        let (writes, tree_batch, root) = ledger::genesis_state(genesis);
         let tip = Tip {
             height: 0,
             hash: Hash::ZERO,
@@ -386,6 +390,7 @@ impl Store {
         };
         let mut batch = sled::Batch::default();
         apply_writes(&mut batch, &writes);
+        tree::apply(&mut batch, &tree_batch);
         batch.insert(TIP, codec::encode(&tip));
         batch.insert(GENESIS, &genesis.hash().0[..]);
         batch.insert(FORMAT, &FORMAT_VERSION.to_be_bytes());
@@ -397,8 +402,14 @@ impl Store {
 
     fn check_tip(&self, genesis: &Genesis) -> Result<(), StoreError> {
         let tip = self.tip();
+        if self.tree_root(tip.height)? != tip.state_root {
+            return Err(self.corrupt(format!(
+                "the state tree's root at {} differs from the tip's state root",
+                tip.height
+            )));
+        }
         if tip.height == 0 {
-            let (_, root) = ledger::genesis_state(genesis);
+            let (_, _, root) = ledger::genesis_state(genesis);
             if root != tip.state_root {
                 return Err(self.corrupt("the genesis state root does not match the genesis file"));
             }
@@ -478,15 +489,16 @@ impl Store {
     }
 
     /// Commits a decided block: block, certificate, receipts, tx index, state
-    /// writes and tip in one atomic batch, then a flush. After this returns
-    /// the block survives a crash; if it fails the node must stop.
+    /// writes, state tree and tip in one atomic batch, then a flush. After
+    /// this returns the block survives a crash; if it fails the node must
+    /// stop.
     pub fn commit_block(
         &self,
         block: &Block,
         cert: &CommitCertificate,
-        receipts: &[Receipt],
-        writes: &WriteSet,
+        outcome: &ledger::BlockOutcome,
     ) -> Result<Tip, StoreError> {
+        let receipts = &outcome.receipts[..];
         let tip = self.tip();
         let height = block.header.height;
         if height != tip.height + 1 {
@@ -523,7 +535,8 @@ impl Store {
         }
         batch.insert(&hkey(b'C', height), codec::encode(cert));
         batch.insert(pkey(b'H', &hash.0), &height.to_be_bytes());
-        apply_writes(&mut batch, writes);
+        apply_writes(&mut batch, &outcome.writes);
+        tree::apply(&mut batch, &outcome.tree);
         let new_tip = Tip {
             height,
             hash,
@@ -756,9 +769,12 @@ impl Store {
             .temporary(true)
             .open()
             .map_err(|e| self.io(e))?;
-        let replay = ReplayState(scratch.open_tree("state").map_err(|e| self.io(e))?);
-        let (writes, mut root) = ledger::genesis_state(genesis);
-        replay.apply(writes).map_err(|e| self.io(e))?;
+        let replay = ReplayState {
+            state: scratch.open_tree("state").map_err(|e| self.io(e))?,
+            tree: scratch.open_tree("tree").map_err(|e| self.io(e))?,
+        };
+        let (writes, tree_batch, mut root) = ledger::genesis_state(genesis);
+        replay.apply(writes, &tree_batch).map_err(|e| self.io(e))?;
         let tip = self.tip();
         let keys = genesis.validator_keys();
         let mut prev = Hash::ZERO;
@@ -801,7 +817,6 @@ impl Store {
             }
             let out = ledger::execute_block(
                 &replay,
-                &root,
                 ledger::BlockContext {
                     height,
                     time_ms: block.header.time_ms,
@@ -833,7 +848,7 @@ impl Store {
                 }
             }
             root = out.state_root;
-            replay.apply(out.writes).map_err(|e| self.io(e))?;
+            replay.apply(out.writes, &out.tree).map_err(|e| self.io(e))?;
             prev = hash;
         }
         if root != tip.state_root || prev != tip.hash {
@@ -841,7 +856,7 @@ impl Store {
         }
         // Both sides are sorted: compare them in one pass.
         let mut stored = self.chain.scan_prefix(b"S");
-        let mut replayed = replay.0.iter();
+        let mut replayed = replay.state.iter();
         loop {
             match (stored.next(), replayed.next()) {
                 (None, None) => break,
@@ -860,15 +875,42 @@ impl Store {
                 )),
             }
         }
+        // The tree as stored, and a tree built from scratch over the stored
+        // committed keys, must both give the tip's root.
+        if self.tree_root(tip.height)? != tip.state_root {
+            return Err(self.corrupt("the stored state tree's root differs from the tip's"));
+        }
+        let mut committed = Vec::new();
+        for item in self.chain.scan_prefix(b"S") {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            if deltachain_protocol::state::keys::committed(&k[1..]) {
+                committed.push((k[1..].to_vec(), v.to_vec()));
+            }
+        }
+        let rebuilt = ledger::tree::root_from_scratch(committed)
+            .map_err(|e| self.corrupt(e.to_string()))?;
+        if rebuilt != tip.state_root {
+            return Err(self.corrupt(format!(
+                "a state tree rebuilt from the stored state has root {rebuilt}, the tip says {}",
+                tip.state_root
+            )));
+        }
         Ok(tip.height)
     }
 }
 
-/// The state an audit rebuilds, in a temporary sled tree.
-struct ReplayState(sled::Tree);
+/// The state an audit rebuilds, in temporary sled trees.
+struct ReplayState {
+    state: sled::Tree,
+    tree: sled::Tree,
+}
 
 impl ReplayState {
-    fn apply(&self, writes: WriteSet) -> Result<(), sled::Error> {
+    fn apply(
+        &self,
+        writes: WriteSet,
+        update: &jmt::storage::TreeUpdateBatch,
+    ) -> Result<(), sled::Error> {
         let mut batch = sled::Batch::default();
         for (k, v) in writes {
             match v {
@@ -876,13 +918,37 @@ impl ReplayState {
                 None => batch.remove(k),
             }
         }
-        self.0.apply_batch(batch)
+        self.state.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        tree::apply(&mut batch, update);
+        self.tree.apply_batch(batch)
+    }
+}
+
+impl jmt::storage::TreeReader for ReplayState {
+    fn get_node_option(
+        &self,
+        k: &jmt::storage::NodeKey,
+    ) -> anyhow::Result<Option<jmt::storage::Node>> {
+        tree::get_node(&self.tree, k)
+    }
+    fn get_value_option(
+        &self,
+        max_version: jmt::Version,
+        kh: jmt::KeyHash,
+    ) -> anyhow::Result<Option<jmt::OwnedValue>> {
+        tree::get_value(&self.tree, max_version, kh)
+    }
+    fn get_rightmost_leaf(
+        &self,
+    ) -> anyhow::Result<Option<(jmt::storage::NodeKey, jmt::storage::LeafNode)>> {
+        anyhow::bail!("the audit never restores a tree from leaves")
     }
 }
 
 impl StateRead for ReplayState {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateFault> {
-        self.0
+        self.state
             .get(key)
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| StateFault(e.to_string()))
@@ -917,7 +983,9 @@ impl Store {
         skip: usize,
         limit: usize,
     ) -> Result<(Vec<CreditRecord>, u64), StoreError> {
-        let total: u64 = self.state(&keys::credit_count(uscc))?.unwrap_or(0);
+        let total = self
+            .state::<ledger::CreditTally>(&keys::credit_count(uscc))?
+            .map_or(0, |t| t.count);
         let prefix = keys::credits(uscc);
         let rows = self.state_scan::<ledger::CreditEntry>(&prefix, true, skip, limit)?;
         let mut out = Vec::with_capacity(rows.len());

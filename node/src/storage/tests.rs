@@ -122,7 +122,7 @@ fn out_of_order_commit_is_refused() {
     let e = chain.commit(&store, vec![]).unwrap();
     let cert = chain.certify(1, e.block.hash());
     let err = store
-        .commit_block(&e.block, &cert, &[], &Default::default())
+        .commit_block(&e.block, &cert, &e.outcome)
         .unwrap_err();
     assert!(matches!(err, StoreError::OutOfOrder { got: 1, tip: 1 }));
 }

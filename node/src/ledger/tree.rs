@@ -1,0 +1,375 @@
+//! The state tree: each block's committed writes go into a Jellyfish Merkle
+//! Tree versioned by height, whose root is the header's `state_root`.
+//!
+//! Which keys the tree holds is fixed by
+//! [`deltachain_protocol::state::keys::committed`]; every other write of the
+//! block is folded into one tree key (`x/`), a running digest, so that a
+//! node that executes differently anywhere still diverges in the root.
+//!
+//! The tree computes on a reader over the committed versions and hands back
+//! the new nodes and values as a [`TreeUpdateBatch`]; nothing is written
+//! until the block is decided and storage puts the batch into the block's
+//! single atomic write.
+
+use std::collections::BTreeMap;
+
+use deltachain_protocol::state::{keys, StateProof};
+use deltachain_protocol::{codec, crypto, Hash};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+
+use super::{StateFault, StateRead, WriteSet};
+
+/// sha256 for the tree, through the `sha2` version the rest of the node uses.
+#[derive(Clone)]
+pub struct TreeHasher(sha2::Sha256);
+
+impl jmt::SimpleHasher for TreeHasher {
+    fn new() -> Self {
+        use sha2::Digest;
+        TreeHasher(sha2::Sha256::new())
+    }
+    fn update(&mut self, data: &[u8]) {
+        sha2::Digest::update(&mut self.0, data);
+    }
+    fn finalize(self) -> [u8; 32] {
+        sha2::Digest::finalize(self.0).into()
+    }
+}
+
+/// The tree over a reader.
+pub type Tree<'a, R> = JellyfishMerkleTree<'a, R, TreeHasher>;
+
+/// The tree's key for a state key.
+pub fn key_hash(key: &[u8]) -> KeyHash {
+    KeyHash(crypto::sha256(key).0)
+}
+
+/// Ledger state with the tree's committed versions: what a block executes on.
+pub trait LedgerState: StateRead + TreeReader {}
+impl<T: StateRead + TreeReader + ?Sized> LedgerState for T {}
+
+fn fault(e: impl std::fmt::Display) -> StateFault {
+    StateFault(format!("state tree: {e}"))
+}
+
+/// Adds the digest of the block's uncommitted writes to `writes` and puts
+/// the committed ones into the tree at `version` (the block height).
+/// Returns the new root and the tree's new nodes.
+pub fn commit_writes<S: LedgerState + ?Sized>(
+    base: &S,
+    version: Version,
+    writes: &mut WriteSet,
+) -> Result<(Hash, TreeUpdateBatch), StateFault> {
+    let others: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
+        writes.iter().filter(|(k, _)| !keys::committed(k)).collect();
+    let prev = base.get(keys::OTHER_WRITES)?.unwrap_or_default();
+    let digest = crypto::sha256_parts(&[&prev, &version.to_be_bytes(), &codec::encode(&others)]);
+    writes.insert(keys::OTHER_WRITES.to_vec(), Some(digest.0.to_vec()));
+    let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+        .iter()
+        .filter(|(k, _)| keys::committed(k))
+        .map(|(k, v)| (key_hash(k), v.clone()))
+        .collect();
+    let (root, batch) = Tree::new(&Unsized(base))
+        .put_value_set(set, version)
+        .map_err(fault)?;
+    Ok((Hash(root.0), batch))
+}
+
+/// Converts the tree's proof into the protocol's, which clients verify
+/// without the tree's code. The tree keeps its proof's fields private, so
+/// this goes through its documented borsh encoding: an optional leaf (tag
+/// byte, key hash, value hash), then a `u32` count of siblings, each a tag
+/// (0 empty, 1 interior with two child hashes, 2 leaf with key and value
+/// hash) that we hash as the tree does.
+pub fn export_proof(proof: &jmt::proof::SparseMerkleProof<TreeHasher>) -> Result<StateProof, StateFault> {
+    use deltachain_protocol::state::{ProofLeaf, EMPTY_SUBTREE};
+    let bytes = borsh::to_vec(proof).map_err(fault)?;
+    let mut r = bytes.as_slice();
+    let mut take = |n: usize| -> Result<&[u8], StateFault> {
+        if r.len() < n {
+            return Err(fault("truncated proof"));
+        }
+        let (a, b) = r.split_at(n);
+        r = b;
+        Ok(a)
+    };
+    let hash = |b: &[u8]| Hash(b.try_into().expect("32 bytes"));
+    let leaf = match take(1)?[0] {
+        0 => None,
+        1 => {
+            let kv = take(64)?;
+            Some(ProofLeaf {
+                key_hash: hash(&kv[..32]),
+                value_hash: hash(&kv[32..]),
+            })
+        }
+        t => return Err(fault(format!("proof leaf tag {t}"))),
+    };
+    let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    if count > deltachain_protocol::state::MAX_SIBLINGS {
+        return Err(fault("proof longer than a key"));
+    }
+    let mut siblings = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sibling = match take(1)?[0] {
+            0 => EMPTY_SUBTREE,
+            1 => {
+                let lr = take(64)?;
+                crypto::sha256_parts(&[b"JMT::IntrnalNode", &lr[..32], &lr[32..]])
+            }
+            2 => {
+                let kv = take(64)?;
+                ProofLeaf {
+                    key_hash: hash(&kv[..32]),
+                    value_hash: hash(&kv[32..]),
+                }
+                .hash()
+            }
+            t => return Err(fault(format!("proof sibling tag {t}"))),
+        };
+        siblings.push(sibling);
+    }
+    if !r.is_empty() {
+        return Err(fault("trailing bytes after the proof"));
+    }
+    Ok(StateProof { leaf, siblings })
+}
+
+/// The value of `key` at `version` and the proof of it (or of its absence).
+pub fn prove<R: TreeReader + ?Sized>(
+    reader: &R,
+    key: &[u8],
+    version: Version,
+) -> Result<(Option<Vec<u8>>, StateProof), StateFault> {
+    let reader = Unsized(reader);
+    let tree = Tree::new(&reader);
+    let (value, proof) = tree.get_with_proof(key_hash(key), version).map_err(fault)?;
+    Ok((value, export_proof(&proof)?))
+}
+
+/// The root of a tree built from scratch over `entries` (committed keys
+/// and values): what `audit` compares with the stored root.
+pub fn root_from_scratch(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Hash, StateFault> {
+    let mem = MemoryState::default();
+    let set: Vec<(KeyHash, Option<OwnedValue>)> = entries
+        .into_iter()
+        .map(|(k, v)| (key_hash(&k), Some(v)))
+        .collect();
+    let (root, _) = Tree::new(&mem).put_value_set(set, 0).map_err(fault)?;
+    Ok(Hash(root.0))
+}
+
+/// A reader behind a reference, so that trait objects can serve the tree
+/// (which wants a sized reader).
+struct Unsized<'a, R: ?Sized>(&'a R);
+
+impl<R: TreeReader + ?Sized> TreeReader for Unsized<'_, R> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        self.0.get_node_option(node_key)
+    }
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        self.0.get_value_option(max_version, key_hash)
+    }
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.0.get_rightmost_leaf()
+    }
+}
+
+/// Ledger state and tree in memory: for tests, simulations and the
+/// from-scratch rebuild.
+#[derive(Default, Clone)]
+pub struct MemoryState {
+    /// The key-value state.
+    pub kv: BTreeMap<Vec<u8>, Vec<u8>>,
+    nodes: BTreeMap<NodeKey, Node>,
+    values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
+}
+
+impl MemoryState {
+    /// Applies a block's writes and tree batch.
+    pub fn apply(&mut self, writes: &WriteSet, batch: &TreeUpdateBatch) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.kv.insert(k.clone(), v.clone()),
+                None => self.kv.remove(k),
+            };
+        }
+        for (k, n) in batch.node_batch.nodes() {
+            self.nodes.insert(k.clone(), n.clone());
+        }
+        for ((version, kh), v) in batch.node_batch.values() {
+            self.values.insert((*kh, *version), v.clone());
+        }
+    }
+}
+
+impl StateRead for MemoryState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateFault> {
+        Ok(self.kv.get(key).cloned())
+    }
+}
+
+impl TreeReader for MemoryState {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.nodes.get(node_key).cloned())
+    }
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self
+            .values
+            .range((key_hash, 0)..=(key_hash, max_version))
+            .next_back()
+            .and_then(|(_, v)| v.clone()))
+    }
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("the ledger never restores a tree from leaves")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn committed_key(i: u32) -> Vec<u8> {
+        format!("ip/ZL{i}").into_bytes()
+    }
+
+    /// Builds a tree over several blocks of random writes and checks every
+    /// key, present or absent, at every version.
+    fn check(blocks: &[Vec<(u32, Option<u8>)>]) {
+        let mut mem = MemoryState::default();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut roots = Vec::new();
+        let mut models = Vec::new();
+        for (h, block) in blocks.iter().enumerate() {
+            let mut writes = WriteSet::new();
+            for (k, v) in block {
+                writes.insert(committed_key(*k), v.map(|b| vec![b; 3]));
+            }
+            // Writes outside the tree change the root through `x/`.
+            writes.insert(b"n/someone".to_vec(), Some(vec![h as u8]));
+            let (root, batch) = commit_writes(&mem, h as Version, &mut writes).unwrap();
+            mem.apply(&writes, &batch);
+            for (k, v) in &writes {
+                if keys::committed(k) {
+                    match v {
+                        Some(v) => model.insert(k.clone(), v.clone()),
+                        None => model.remove(k),
+                    };
+                }
+            }
+            roots.push(root);
+            models.push(model.clone());
+        }
+        for (h, (root, model)) in roots.iter().zip(&models).enumerate() {
+            assert_eq!(
+                root_from_scratch(model.clone()).unwrap(),
+                *root,
+                "incremental and from-scratch roots differ at {h}"
+            );
+            for i in 0..64u32 {
+                let key = committed_key(i);
+                let (value, proof) = prove(&mem, &key, h as Version).unwrap();
+                assert_eq!(value.as_ref(), model.get(&key));
+                proof.verify(root, &key, value.as_deref()).unwrap();
+                // The opposite claim fails.
+                match &value {
+                    Some(_) => assert!(proof.verify(root, &key, None).is_err()),
+                    None => assert!(proof.verify(root, &key, Some(b"forged")).is_err()),
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn every_key_proves_its_value_or_absence(
+            blocks in proptest::collection::vec(
+                proptest::collection::vec((0u32..64, proptest::option::of(any::<u8>())), 0..40),
+                1..6,
+            )
+        ) {
+            check(&blocks);
+        }
+
+        #[test]
+        fn one_flipped_byte_fails(
+            n in 1u32..3000, probe in 0u32..6000, byte in 0usize..32, bitpos in 0u8..8, part in 0u8..4,
+        ) {
+            let mut mem = MemoryState::default();
+            let mut writes: WriteSet = (0..n)
+                .map(|i| (committed_key(i), Some(i.to_le_bytes().to_vec())))
+                .collect();
+            let (root, batch) = commit_writes(&mem, 0, &mut writes).unwrap();
+            mem.apply(&writes, &batch);
+            let key = committed_key(probe);
+            let (value, mut proof) = prove(&mem, &key, 0).unwrap();
+            proof.verify(&root, &key, value.as_deref()).unwrap();
+            let mask = 1u8 << bitpos;
+            let mut root2 = root;
+            let mut key2 = key.clone();
+            let mut value2 = value.clone();
+            match part {
+                0 => root2.0[byte] ^= mask,
+                1 => { let i = byte % key2.len(); key2[i] ^= mask; }
+                2 => match value2.as_mut() {
+                    Some(v) => { let i = byte % v.len(); v[i] ^= mask; }
+                    None => value2 = Some(vec![mask]),
+                },
+                _ => match proof.siblings.len() {
+                    0 => match proof.leaf.as_mut() {
+                        Some(l) => l.value_hash.0[byte] ^= mask,
+                        None => proof.siblings.push(Hash([mask; 32])),
+                    },
+                    len => proof.siblings[byte % len].0[byte] ^= mask,
+                },
+            }
+            let verdict = proof.verify(&root2, &key2, value2.as_deref());
+            // A flipped key may by chance name another absent key whose
+            // path the same proof also covers: that claim is true.
+            if part == 1 && value.is_none() && mem.kv.get(&key2).is_none() {
+                let (v, p) = prove(&mem, &key2, 0).unwrap();
+                prop_assert_eq!(v, None);
+                prop_assert!(p.verify(&root, &key2, None).is_ok());
+            } else {
+                prop_assert!(verdict.is_err(), "part {} accepted", part);
+            }
+        }
+    }
+
+    #[test]
+    fn exported_proofs_agree_with_the_trees_own_verifier() {
+        let mut mem = MemoryState::default();
+        let mut writes: WriteSet = (0..500u32)
+            .map(|i| (committed_key(i), Some(vec![i as u8])))
+            .collect();
+        let (root, batch) = commit_writes(&mem, 0, &mut writes).unwrap();
+        mem.apply(&writes, &batch);
+        let tree = Tree::new(&mem);
+        for i in 0..1000u32 {
+            let key = committed_key(i);
+            let (value, proof) = tree.get_with_proof(key_hash(&key), 0).unwrap();
+            proof
+                .verify(jmt::RootHash(root.0), key_hash(&key), value.as_ref())
+                .unwrap();
+            export_proof(&proof)
+                .unwrap()
+                .verify(&root, &key, value.as_deref())
+                .unwrap();
+        }
+        let absent = export_proof(&tree.get_with_proof(key_hash(b"ip/none"), 0).unwrap().1).unwrap();
+        absent.verify(&root, b"ip/none", None).unwrap();
+        assert!(absent.verify(&root, b"ip/none", Some(b"x")).is_err());
+    }
+}
