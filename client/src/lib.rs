@@ -27,6 +27,7 @@ pub mod verify;
 use std::path::Path;
 use std::time::Duration;
 
+use deltachain_protocol::state::{ProvenCredit, StateAnswer};
 use deltachain_protocol::{
     BlockHeader, CommitCertificate, Hash, Keypair, Payload, PublicKey, Purpose, Receipt,
     SignedTransaction, Transaction,
@@ -635,6 +636,55 @@ impl Client {
         self.get(&format!("/v1/ip/{ip_id}")).await
     }
 
+    /// `GET /v1/ip/{ip_id}?proof=true[&height=H]`: the answer and its
+    /// state proof (check it with [`verify::verify_ip`]).
+    pub async fn ip_proven(
+        &self,
+        ip_id: &str,
+        height: Option<u64>,
+    ) -> Result<(Value, StateAnswer), ClientError> {
+        let v = self
+            .get(&format!("/v1/ip/{ip_id}?proof=true{}", at(height)))
+            .await?;
+        let proof = Self::typed(v["proof"].clone())?;
+        Ok((v, proof))
+    }
+
+    /// `GET /v1/members/{key}?proof=true[&height=H]`.
+    pub async fn member_proven(
+        &self,
+        key: &PublicKey,
+        height: Option<u64>,
+    ) -> Result<(Value, StateAnswer), ClientError> {
+        let v = self
+            .get(&format!("/v1/members/{key}?proof=true{}", at(height)))
+            .await?;
+        let proof = Self::typed(v["proof"].clone())?;
+        Ok((v, proof))
+    }
+
+    /// `GET /v1/enterprises/{uscc}?proof=true[&height=H]`: every credit
+    /// record of the enterprise at a height and the proof of the
+    /// commitment they recompute to (check with
+    /// [`verify::verify_enterprise`]). Access and audit are those of the
+    /// read itself.
+    pub async fn enterprise_proven(
+        &self,
+        uscc: &str,
+        purpose: Purpose,
+        height: Option<u64>,
+    ) -> Result<(Vec<ProvenCredit>, StateAnswer), ClientError> {
+        let v = self
+            .get_for(
+                &format!("/v1/enterprises/{uscc}?proof=true{}", at(height)),
+                Some(purpose),
+            )
+            .await?;
+        let records = Self::typed(v["credit_records"].clone())?;
+        let proof = Self::typed(v["proof"].clone())?;
+        Ok((records, proof))
+    }
+
     /// `GET /v1/events`: the server-sent event stream of committed blocks
     /// (signed, so a member sees its own receipts and a regulator all).
     /// The response streams until the node closes it.
@@ -823,4 +873,8 @@ impl Client {
 #[derive(Deserialize)]
 struct HashOnly {
     tx_hash: Hash,
+}
+
+fn at(height: Option<u64>) -> String {
+    height.map(|h| format!("&height={h}")).unwrap_or_default()
 }

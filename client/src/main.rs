@@ -101,13 +101,71 @@ enum Command {
     },
     /// Show the node's status.
     Status,
-    /// Verify a committed transaction against the validators in a genesis file.
-    Verify {
+    /// Verify an answer against the validators in a genesis file, never
+    /// the node's word: a committed transaction (`verify HASH`), or the
+    /// present state of an IP right, an enterprise's records or a member.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct VerifyArgs {
+    #[command(subcommand)]
+    what: Option<VerifyCmd>,
+    /// Transaction hash (same as `verify tx HASH`).
+    hash: Option<String>,
+    /// Genesis file of the network.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum VerifyCmd {
+    /// A committed transaction, its receipt and its block.
+    Tx {
         /// Transaction hash.
         hash: String,
         /// Genesis file of the network.
         #[arg(long)]
         genesis: PathBuf,
+    },
+    /// An IP right's owner and pledge, or that it is not registered.
+    Ip {
+        /// Patent number or registration id.
+        ip_id: String,
+        /// Genesis file of the network.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// A past height inside the node's proof window (default: latest).
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// That the enterprise's credit records shown are all of them, unaltered.
+    Enterprise {
+        /// USCC.
+        uscc: String,
+        /// Genesis file of the network.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Why you read (as for `query enterprise`); recorded in the
+        /// enterprise's query log.
+        #[arg(long, env = "DELTACHAIN_PURPOSE")]
+        purpose: Option<String>,
+        /// A past height inside the node's proof window (default: latest).
+        #[arg(long)]
+        height: Option<u64>,
+    },
+    /// A member's name and roles, or that a key is not a member.
+    Member {
+        /// Public key, 64 hex.
+        #[arg(value_name = "KEY")]
+        public_key: String,
+        /// Genesis file of the network.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// A past height inside the node's proof window (default: latest).
+        #[arg(long)]
+        height: Option<u64>,
     },
 }
 
@@ -930,55 +988,259 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 );
             }
         }
-        Command::Verify { hash, genesis } => {
-            let hash = parse_hash(&hash)?;
-            let text = std::fs::read_to_string(&genesis)
-                .map_err(|e| usage(format!("cannot read genesis {}: {e}", genesis.display())))?;
-            let g = Genesis::from_json(&text)
-                .map_err(|e| usage(format!("{}: {e}", genesis.display())))?;
-            let proof = client.proof(&hash).await?;
-            match verify::verify_proof(&proof, &hash, &g) {
-                Ok(v) => {
-                    if json_out {
-                        out!(
-                            "{}",
-                            json!({"verified": true, "tx_hash": hash, "height": v.height, "block_hash": v.block_hash, "signers": v.signers, "validators": v.validators, "outcome": proof.receipt.outcome, "reason": proof.receipt.reason})
-                        );
-                    } else {
-                        out!("VERIFIED: transaction {hash}");
-                        out!("  is in block {} ({}),", v.height, v.block_hash);
-                        out!(
-                            "  certified by {} of {} validators of chain {},",
-                            v.signers,
-                            v.validators,
-                            g.chain_id
-                        );
-                        out!(
-                            "  with outcome {}{}",
-                            serde_json::to_value(proof.receipt.outcome)
-                                .map(|o| s(&o))
-                                .unwrap_or_default(),
-                            proof
-                                .receipt
-                                .reason
-                                .map(|r| format!(": {r}"))
-                                .unwrap_or_default()
-                        );
-                    }
+        Command::Verify(VerifyArgs {
+            what: Some(what),
+            ..
+        }) => verify_state_cmd(&client, what, json_out).await?,
+        Command::Verify(VerifyArgs {
+            what: None,
+            hash,
+            genesis,
+        }) => {
+            let (Some(hash), Some(genesis)) = (hash, genesis) else {
+                return Err(usage(
+                    "verify needs a transaction hash and --genesis FILE, or one of: tx, ip, enterprise, member",
+                ));
+            };
+            run_verify_tx(&client, hash, genesis, json_out).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `verify HASH`: a committed transaction against the genesis validators.
+async fn run_verify_tx(
+    client: &Client,
+    hash: String,
+    genesis: PathBuf,
+    json_out: bool,
+) -> Result<(), Failure> {
+    let hash = parse_hash(&hash)?;
+    let g = load_genesis(&genesis)?;
+    let proof = client.proof(&hash).await?;
+    match verify::verify_proof(&proof, &hash, &g) {
+        Ok(v) => {
+            if json_out {
+                out!(
+                    "{}",
+                    json!({"verified": true, "tx_hash": hash, "height": v.height, "block_hash": v.block_hash, "signers": v.signers, "validators": v.validators, "outcome": proof.receipt.outcome, "reason": proof.receipt.reason})
+                );
+            } else {
+                out!("VERIFIED: transaction {hash}");
+                out!("  is in block {} ({}),", v.height, v.block_hash);
+                out!(
+                    "  certified by {} of {} validators of chain {},",
+                    v.signers,
+                    v.validators,
+                    g.chain_id
+                );
+                out!(
+                    "  with outcome {}{}",
+                    serde_json::to_value(proof.receipt.outcome)
+                        .map(|o| s(&o))
+                        .unwrap_or_default(),
+                    proof
+                        .receipt
+                        .reason
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        Err(e) => {
+            if json_out {
+                out!(
+                    "{}",
+                    json!({"verified": false, "tx_hash": hash, "error": e.to_string()})
+                );
+            }
+            return Err(Failure {
+                exit: 1,
+                code: "not_verified".into(),
+                message: format!("NOT VERIFIED: {e}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn load_genesis(path: &std::path::Path) -> Result<Genesis, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read genesis {}: {e}", path.display())))?;
+    Genesis::from_json(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+fn not_verified(json_out: bool, what: Value, e: impl std::fmt::Display) -> Failure {
+    if json_out {
+        let mut v = what;
+        v["verified"] = json!(false);
+        v["error"] = json!(e.to_string());
+        out!("{v}");
+    }
+    Failure {
+        exit: 1,
+        code: "not_verified".into(),
+        message: format!("NOT VERIFIED: {e}"),
+    }
+}
+
+/// `verify ip|enterprise|member`: fetches `?proof=true` and checks it
+/// against the genesis validators.
+async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> Result<(), Failure> {
+    use deltachain_client::verify::{verify_enterprise, verify_ip, verify_member, VerifiedState};
+    let certified = |v: &VerifiedState| {
+        format!(
+            "certified by {} of {} validators",
+            v.signers, v.validators
+        )
+    };
+    match what {
+        VerifyCmd::Tx { hash, genesis } => {
+            return run_verify_tx(client, hash, genesis, json_out).await;
+        }
+        VerifyCmd::Ip {
+            ip_id,
+            genesis,
+            height,
+        } => {
+            let g = load_genesis(&genesis)?;
+            let ip_id = deltachain_protocol::validate::normalize_ip_id(&ip_id);
+            deltachain_protocol::ip_id(&ip_id, None).map_err(|e| usage(e.to_string()))?;
+            let (_, answer) = client.ip_proven(&ip_id, height).await?;
+            let (v, record) = verify_ip(&answer, &ip_id, &g)
+                .map_err(|e| not_verified(json_out, json!({"ip_id": ip_id}), e))?;
+            let day = deltachain_protocol::Date::from_unix_ms(v.time_ms);
+            if json_out {
+                out!(
+                    "{}",
+                    json!({"verified": true, "ip_id": ip_id, "height": v.height, "registered": record.is_some(),
+                        "owner": record.as_ref().map(|r| &r.owner),
+                        "active_pledge": record.as_ref().and_then(|r| r.active_pledge(day)),
+                        "signers": v.signers, "validators": v.validators})
+                );
+                return Ok(());
+            }
+            match &record {
+                None => out!(
+                    "verified at height {}: IP {ip_id} is not registered on this chain ({})",
+                    v.height,
+                    certified(&v)
+                ),
+                Some(r) => {
+                    let pledge = match r.active_pledge(day) {
+                        None => "no active pledge".to_string(),
+                        Some(p) => format!(
+                            "pledged to {} for {} until {} (contract {}, transaction {})",
+                            p.pledgee,
+                            fen_to_yuan(p.amount_fen),
+                            p.until,
+                            p.contract,
+                            p.tx_hash
+                        ),
+                    };
+                    out!(
+                        "verified at height {}: {ip_id} \u{300c}{}\u{300d} owner {}, {pledge}",
+                        v.height,
+                        r.title,
+                        r.owner
+                    );
+                    out!("  ({}, as of {day})", certified(&v));
                 }
-                Err(e) => {
-                    if json_out {
-                        out!(
-                            "{}",
-                            json!({"verified": false, "tx_hash": hash, "error": e.to_string()})
-                        );
-                    }
-                    return Err(Failure {
-                        exit: 1,
-                        code: "not_verified".into(),
-                        message: format!("NOT VERIFIED: {e}"),
-                    });
-                }
+            }
+        }
+        VerifyCmd::Member {
+            public_key,
+            genesis,
+            height,
+        } => {
+            let g = load_genesis(&genesis)?;
+            let key = deltachain_protocol::PublicKey::from_hex(&public_key).map_err(|e| usage(format!("public key: {e}")))?;
+            let (_, answer) = client.member_proven(&key, height).await?;
+            let (v, member) = verify_member(&answer, &key, &g)
+                .map_err(|e| not_verified(json_out, json!({"public_key": key}), e))?;
+            if json_out {
+                out!(
+                    "{}",
+                    json!({"verified": true, "public_key": key, "height": v.height, "member": member,
+                        "signers": v.signers, "validators": v.validators})
+                );
+                return Ok(());
+            }
+            match member {
+                None => out!(
+                    "verified at height {}: {key} is not a member ({})",
+                    v.height,
+                    certified(&v)
+                ),
+                Some(m) => out!(
+                    "verified at height {}: {key} is member {} with roles [{}] ({})",
+                    v.height,
+                    m.name,
+                    m.roles,
+                    certified(&v)
+                ),
+            }
+        }
+        VerifyCmd::Enterprise {
+            uscc,
+            genesis,
+            purpose,
+            height,
+        } => {
+            let g = load_genesis(&genesis)?;
+            let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
+            deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+            let purpose = purpose
+                .ok_or_else(|| {
+                    usage(format!(
+                        "reading an enterprise's records needs --purpose (one of {})",
+                        purposes()
+                    ))
+                })?
+                .parse::<Purpose>()
+                .map_err(|e| usage(format!("--purpose: {e}")))?;
+            let (records, answer) = client.enterprise_proven(&uscc, purpose, height).await?;
+            let (v, c) = verify_enterprise(&answer, &uscc, &records, &g)
+                .map_err(|e| not_verified(json_out, json!({"uscc": uscc}), e))?;
+            if json_out {
+                out!(
+                    "{}",
+                    json!({"verified": true, "uscc": uscc, "height": v.height, "count": c.count, "root": c.root,
+                        "records": records, "signers": v.signers, "validators": v.validators})
+                );
+                return Ok(());
+            }
+            out!(
+                "verified at height {}: {uscc} has exactly {} credit record(s), complete and unaltered ({})",
+                v.height,
+                c.count,
+                certified(&v)
+            );
+            if !records.is_empty() {
+                table(
+                    &["#", "kind", "reference", "amount (yuan)", "date", "status", "reporter"],
+                    records
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            vec![
+                                i.to_string(),
+                                r.record.kind.to_string(),
+                                r.record.reference.clone(),
+                                r.record.amount_fen.map(fen_to_yuan).unwrap_or_else(|| "-".into()),
+                                r.record.date.to_string(),
+                                if r.withdrawn() {
+                                    "withdrawn".into()
+                                } else if r.corrections.is_empty() {
+                                    "active".into()
+                                } else {
+                                    "corrected".into()
+                                },
+                                r.reporter.to_hex()[..12].to_string(),
+                            ]
+                        })
+                        .collect(),
+                );
             }
         }
     }

@@ -6,8 +6,16 @@
 //! genesis' chain and validator set and hashes to the certified block hash;
 //! and the commit certificate carries valid precommit signatures from a
 //! quorum (⌊2n/3⌋+1) of the validators listed in genesis.
+//!
+//! A [`StateAnswer`] (`?proof=true`) is trusted when its header is
+//! certified the same way and each key's Merkle proof leads to the header's
+//! `state_root`; the keys are computed here from what was asked, never
+//! taken from the node.
 
-use deltachain_protocol::{crypto, Genesis, Hash};
+use deltachain_protocol::state::{
+    self, CreditCommitment, IpRecord, Member, ProvenCredit, StateAnswer,
+};
+use deltachain_protocol::{crypto, Genesis, Hash, PublicKey};
 
 use crate::TxProof;
 
@@ -102,4 +110,164 @@ pub fn verify_proof(
         signers: proof.certificate.signatures.len(),
         validators: keys.len(),
     })
+}
+
+/// What a verified state answer establishes.
+#[derive(Debug, Clone)]
+pub struct VerifiedState {
+    /// The height the answer is about.
+    pub height: u64,
+    /// That block's time (the day pledges and consents are judged on).
+    pub time_ms: u64,
+    /// Validators whose signatures certify the header.
+    pub signers: usize,
+    /// Validators in genesis.
+    pub validators: usize,
+}
+
+/// Checks a state answer: the header is of this chain, certified by a
+/// quorum of the genesis validators, and every entry's proof leads to its
+/// `state_root`. `expected` are the keys the client asked about, computed
+/// by the client: an answer about other keys is refused, whatever it
+/// proves.
+pub fn verify_state(
+    answer: &StateAnswer,
+    expected: &[Vec<u8>],
+    genesis: &Genesis,
+) -> Result<VerifiedState, VerifyError> {
+    let fail = |m: String| Err(VerifyError::Failed(m));
+    let h = &answer.header;
+    if h.chain_id != genesis.chain_id {
+        return fail(format!(
+            "the header is from chain {:?}, the genesis is for {:?}",
+            h.chain_id, genesis.chain_id
+        ));
+    }
+    if h.validators_hash != genesis.validators_hash() {
+        return fail("the header was made by another validator set than the genesis lists".into());
+    }
+    if h.height != answer.height || answer.certificate.height != answer.height {
+        return fail("heights in the answer disagree".into());
+    }
+    let keys = genesis.validator_keys();
+    answer
+        .certificate
+        .verify(&genesis.chain_id, answer.height, &h.hash(), &keys)
+        .map_err(|e| VerifyError::Failed(format!("commit certificate: {e}")))?;
+    if answer.entries.len() != expected.len() {
+        return fail(format!(
+            "the answer proves {} keys, {} were asked for",
+            answer.entries.len(),
+            expected.len()
+        ));
+    }
+    for (entry, key) in answer.entries.iter().zip(expected) {
+        if entry.key.as_bytes() != key.as_slice() {
+            return fail(format!(
+                "the answer proves key {:?}, not the key asked for {:?}",
+                entry.key,
+                String::from_utf8_lossy(key)
+            ));
+        }
+        entry
+            .verify(&h.state_root)
+            .map_err(|e| VerifyError::Failed(format!("state proof for {}: {e}", entry.key)))?;
+    }
+    Ok(VerifiedState {
+        height: answer.height,
+        time_ms: h.time_ms,
+        signers: answer.certificate.signatures.len(),
+        validators: keys.len(),
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    answer: &StateAnswer,
+    what: &'static str,
+) -> Result<Option<T>, VerifyError> {
+    answer.entries[0]
+        .decode(what)
+        .map_err(|e| VerifyError::Failed(format!("the proven {what} does not decode: {e}")))
+}
+
+/// Verifies an answer about an IP right and returns the proven record
+/// (`None`: proven not registered).
+pub fn verify_ip(
+    answer: &StateAnswer,
+    ip_id: &str,
+    genesis: &Genesis,
+) -> Result<(VerifiedState, Option<IpRecord>), VerifyError> {
+    let v = verify_state(answer, &[state::keys::ip(ip_id)], genesis)?;
+    let record: Option<IpRecord> = decode(answer, "IP record")?;
+    if let Some(r) = &record {
+        if r.ip_id != ip_id {
+            return Err(VerifyError::Failed(format!(
+                "the proven record is for IP {}, not {ip_id}",
+                r.ip_id
+            )));
+        }
+    }
+    Ok((v, record))
+}
+
+/// Verifies an answer about a member key (`None`: proven not a member).
+pub fn verify_member(
+    answer: &StateAnswer,
+    key: &PublicKey,
+    genesis: &Genesis,
+) -> Result<(VerifiedState, Option<Member>), VerifyError> {
+    let v = verify_state(answer, &[state::keys::member(key)], genesis)?;
+    let member: Option<Member> = decode(answer, "member")?;
+    if member.as_ref().is_some_and(|m| m.public_key != *key) {
+        return Err(VerifyError::Failed(
+            "the proven member record carries another key".into(),
+        ));
+    }
+    Ok((v, member))
+}
+
+/// Verifies that `records` are exactly an enterprise's credit records at
+/// the answer's height: as many as the proven commitment counts, in order,
+/// each unaltered, all about this enterprise.
+pub fn verify_enterprise(
+    answer: &StateAnswer,
+    uscc: &str,
+    records: &[ProvenCredit],
+    genesis: &Genesis,
+) -> Result<(VerifiedState, CreditCommitment), VerifyError> {
+    let v = verify_state(answer, &[state::keys::credit_commitment(uscc)], genesis)?;
+    let proven: CreditCommitment =
+        decode(answer, "credit commitment")?.unwrap_or(CreditCommitment {
+            count: 0,
+            root: deltachain_protocol::merkle::root(&[]),
+        });
+    if let Some(r) = records.iter().find(|r| r.record.enterprise != uscc) {
+        return Err(VerifyError::Failed(format!(
+            "a record shown ({}) is about {}, not {uscc}",
+            r.tx_hash, r.record.enterprise
+        )));
+    }
+    if let Some(r) = records
+        .iter()
+        .find(|r| r.height > v.height || r.corrections.iter().any(|c| c.height > v.height))
+    {
+        return Err(VerifyError::Failed(format!(
+            "record {} shows changes after height {}",
+            r.tx_hash, v.height
+        )));
+    }
+    let shown = state::credit_commitment(records);
+    if shown.count != proven.count {
+        return Err(VerifyError::Failed(format!(
+            "the chain holds {} credit records for {uscc}, the node showed {}: records are missing or added",
+            proven.count, shown.count
+        )));
+    }
+    if shown.root != proven.root {
+        return Err(VerifyError::Failed(format!(
+            "the {} records shown do not match the chain's commitment for {uscc}: a record or a correction was altered, reordered or left out",
+            shown.count
+        )));
+    }
+    Ok((v, proven))
 }

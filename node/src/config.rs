@@ -32,6 +32,8 @@
 //!
 //! [storage]
 //! cache_mb = 128                 # sled page cache (a soft target; sled's bookkeeping comes on top)
+//! state_versions = 10000          # heights back that state proofs are served for
+//! archive = false                 # keep the state tree of every height (proofs at any height)
 //! ```
 
 use std::net::SocketAddr;
@@ -110,12 +112,30 @@ pub struct StorageConfig {
     /// on a small machine.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
+    /// How many heights back `?proof=true&height=H` is answered. Older
+    /// versions of the state tree are pruned in the background. A bank
+    /// checks the present; an auditor who needs any past height runs an
+    /// archive node.
+    #[serde(default = "default_state_versions")]
+    pub state_versions: u64,
+    /// Keep every version of the state tree (never prune).
+    #[serde(default)]
+    pub archive: bool,
+}
+
+impl StorageConfig {
+    /// The proof window: `None` on an archive node.
+    pub fn proof_window(&self) -> Option<u64> {
+        (!self.archive).then_some(self.state_versions)
+    }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             cache_mb: default_cache_mb(),
+            state_versions: default_state_versions(),
+            archive: false,
         }
     }
 }
@@ -201,6 +221,9 @@ fn default_max_body() -> usize {
 }
 fn default_mempool_txs() -> usize {
     100_000
+}
+fn default_state_versions() -> u64 {
+    10_000
 }
 fn default_cache_mb() -> u64 {
     crate::storage::DEFAULT_CACHE_BYTES >> 20

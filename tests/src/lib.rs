@@ -423,6 +423,11 @@ impl Drop for Dev {
 impl Dev {
     /// Starts the node and waits for its API.
     pub fn start() -> Dev {
+        Dev::start_with_env(&[])
+    }
+
+    /// Starts the node with extra environment variables.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Dev {
         let dir = tempfile::tempdir().unwrap();
         let base = free_base(1);
         let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
@@ -435,6 +440,7 @@ impl Dev {
                 "--p2p-port",
                 &(base + 100).to_string(),
             ])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod conn;
 pub mod limits;
 mod openapi;
+pub mod proofs;
 pub mod views;
 
 use std::sync::Arc;
@@ -274,6 +275,7 @@ pub fn read_routes() -> Router<Arc<Shared>> {
         .route("/v1/status", get(status))
         .route("/v1/validators", get(validators))
         .route("/v1/members", get(members))
+        .route("/v1/members/{key}", get(member))
         .route("/v1/accounts/{key}", get(account))
 }
 
@@ -677,6 +679,8 @@ struct Page {
     offset: Option<usize>,
     limit: Option<usize>,
     own: Option<bool>,
+    proof: Option<bool>,
+    height: Option<u64>,
 }
 
 fn today(s: &Shared) -> Date {
@@ -686,7 +690,13 @@ fn today(s: &Shared) -> Date {
 fn page_of(
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Page, ApiError> {
-    page.map(|Query(p)| p)
+    query_of(page)
+}
+
+fn query_of<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|Query(p)| p)
         .map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))
 }
 
@@ -761,11 +771,43 @@ async fn enterprise(
             Resource::EnterpriseRecords { uscc: &uscc },
         )
     };
+    let proof = proofs::ProofQuery {
+        proof: page.proof,
+        height: page.height,
+    }
+    .wanted()?;
+    if proof && own {
+        return Err(ApiError::bad(
+            "proof_needs_all_records",
+            "a proof covers all of an enterprise's records; drop own=true",
+        ));
+    }
     let answer = match decide(&caller, &what, &*s) {
+        Ok(g) if proof => proven_enterprise(&s, &uscc, page.height).map(|v| (g, v)),
         Ok(g) => enterprise_body(&s, &caller, &uscc, &page, own).map(|v| (g, v)),
         Err(e) => Err(e),
     };
     audited(&s, &caller, &uscc, route, answer).await
+}
+
+/// All of an enterprise's credit records at a height, in order, with the
+/// proof of the commitment they must recompute to.
+fn proven_enterprise(s: &Shared, uscc: &str, height: Option<u64>) -> Result<Value, ApiError> {
+    let (answer, records) = proofs::credits(s, uscc, height)?;
+    let mut names = Names::new(&s.store, &s.genesis);
+    let mut shown = Vec::with_capacity(records.len());
+    for r in &records {
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        v["reporter_name"] = json!(names.party(&r.reporter)?.name);
+        shown.push(v);
+    }
+    Ok(json!({
+        "uscc": uscc,
+        "as_of_height": answer.height,
+        "total_credit_records": records.len(),
+        "credit_records": shown,
+        "proof": answer,
+    }))
 }
 
 fn enterprise_body(
@@ -945,7 +987,14 @@ async fn enterprise_consents(
 }
 
 /// A consent: for its enterprise, its grantee and regulators.
-async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): PathStr) -> ApiResult {
+async fn consent(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(id): PathStr,
+    q: Result<Query<proofs::ProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let q = query_of(q)?;
+    let proof = q.wanted()?;
     let Some(p) = caller.0.as_deref() else {
         return Err(access::signature_required());
     };
@@ -958,6 +1007,17 @@ async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): Path
         || p.enterprise.as_deref() == Some(c.enterprise.as_str());
     if !party {
         return Err(not_found());
+    }
+    if proof {
+        let key = crate::ledger::keys::consent(&id);
+        let answer = proofs::answer(&s, q.height, &[key])?;
+        let at: Option<crate::ledger::ConsentRecord> = proofs::single(&answer, "consent")?;
+        return ok(json!({
+            "consent_id": id,
+            "as_of_height": answer.height,
+            "record": at,
+            "proof": answer,
+        }));
     }
     let today = today(&s);
     let bound = s.store.enterprise_key(&c.enterprise)?;
@@ -974,12 +1034,41 @@ async fn consent(State(s): State<Arc<Shared>>, caller: Caller, PathStr(id): Path
     }))
 }
 
-async fn ip(State(s): State<Arc<Shared>>, caller: Caller, PathStr(ip_id): PathStr) -> ApiResult {
+async fn ip(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(ip_id): PathStr,
+    q: Result<Query<proofs::ProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let ip_id = validate::normalize_ip_id(&ip_id);
     deltachain_protocol::ip_id(&ip_id, None)
         .map_err(|e| ApiError::bad("invalid_ip_id", e.to_string()))?;
+    let q = query_of(q)?;
+    let proof = q.wanted()?;
     if caller.0.is_none() {
         return Err(access::signature_required());
+    }
+    if proof {
+        let current = s.store.ip(&ip_id)?;
+        decide(
+            &caller,
+            &Resource::Ip {
+                owner: current.as_ref().map_or("", |r| r.owner.as_str()),
+            },
+            &*s,
+        )?;
+        let answer = proofs::answer(&s, q.height, &[crate::ledger::keys::ip(&ip_id)])?;
+        let at: Option<crate::ledger::IpRecord> = proofs::single(&answer, "ip record")?;
+        let day = Date::from_unix_ms(answer.header.time_ms);
+        let mut names = Names::new(&s.store, &s.genesis);
+        let mut v = match &at {
+            Some(r) => views::ip(&mut names, r, day, None)?,
+            None => json!({"ip_id": ip_id}),
+        };
+        v["registered"] = json!(at.is_some());
+        v["as_of_height"] = json!(answer.height);
+        v["proof"] = json!(answer);
+        return ok(v);
     }
     let Some(record) = s.store.ip(&ip_id)? else {
         // Whether an IP exists is for those who may read the registry.
@@ -1045,6 +1134,40 @@ async fn members(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
     decide(&caller, &Resource::Members, &*s)?;
     let list = s.store.members(10_000)?;
     ok(json!({"members": list}))
+}
+
+/// One member, by key; with `proof=true`, proven at a height (a key that
+/// is not a member gets a proof of absence).
+async fn member(
+    State(s): State<Arc<Shared>>,
+    caller: Caller,
+    PathStr(key): PathStr,
+    q: Result<Query<proofs::ProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let key = PublicKey::from_hex(&key)
+        .map_err(|e| ApiError::bad("bad_key", format!("public key: {e}")))?;
+    let q = query_of(q)?;
+    let proof = q.wanted()?;
+    decide(&caller, &Resource::Members, &*s)?;
+    if proof {
+        let answer = proofs::answer(&s, q.height, &[crate::ledger::keys::member(&key)])?;
+        let at: Option<crate::ledger::Member> = proofs::single(&answer, "member")?;
+        return ok(json!({
+            "public_key": key,
+            "member": at,
+            "as_of_height": answer.height,
+            "proof": answer,
+        }));
+    }
+    let member = s
+        .store
+        .member(&key)?
+        .ok_or_else(|| ApiError::not_found(format!("{key} is not a member of this chain")))?;
+    ok(json!({
+        "public_key": key,
+        "member": member,
+        "as_of_height": s.store.tip().height,
+    }))
 }
 
 async fn account(State(s): State<Arc<Shared>>, caller: Caller, PathStr(key): PathStr) -> ApiResult {

@@ -33,6 +33,21 @@ fn ip_id() -> Value {
         "pattern": "^(ZL([0-9]{8}|[0-9]{12})\\.[0-9X]|[A-Za-z0-9._-]{1,64})$"})
 }
 
+/// `proof` and `height`, the query of a provable read.
+fn proof_params() -> [Value; 2] {
+    [
+        json!({"name": "proof", "in": "query", "schema": {"type": "boolean", "default": false}, "description": "attach the certified header, commit certificate and Merkle proofs (see StateAnswer)"}),
+        json!({"name": "height", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "answer about this past height (with proof=true; 410 outside the node's window)"}),
+    ]
+}
+
+fn with_proof(path: Value) -> Value {
+    let mut v = path;
+    let list = v.as_array_mut().expect("parameters are a list");
+    list.extend(proof_params());
+    v
+}
+
 /// Routes that need a signed request, and whether they also answer 403
 /// (a signed caller who may not read it).
 const SIGNED: &[(&str, &str)] = &[
@@ -45,6 +60,7 @@ const SIGNED: &[(&str, &str)] = &[
     ("/v1/enterprises/{uscc}/consents", "get"),
     ("/v1/ip/{ip_id}", "get"),
     ("/v1/members", "get"),
+    ("/v1/members/{key}", "get"),
     ("/v1/accounts/{key}", "get"),
 ];
 
@@ -107,9 +123,10 @@ fn base() -> Value {
                     {"name": "Deltachain-Purpose", "in": "header", "required": false, "schema": {"type": "string", "enum": ["loan_approval", "post_loan_management", "guarantee_review", "supervision", "self_inquiry"], "pattern": "^[a-z_]{1,32}$", "maxLength": 32}, "description": "why the caller reads; required unless own=true, and covered by the signature"},
                     {"name": "own", "in": "query", "schema": {"type": "boolean", "default": false}, "description": "only the records the caller reported itself"},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295u64}, "description": "records to skip, newest first"},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                    proof_params()[0].clone(), proof_params()[1].clone()
                 ],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enterprise"}}}}, "400": {"description": "Invalid USCC"}, "503": {"description": "audit_unavailable: the read could not be recorded (not a validator, or the audit outbox is full), so it is not answered"}}
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/Enterprise"}, {"$ref": "#/components/schemas/ProvenEnterprise"}]}}}}, "410": {"description": "state_pruned: the height is older than this node keeps"}, "400": {"description": "Invalid USCC"}, "503": {"description": "audit_unavailable: the read could not be recorded (not a validator, or the audit outbox is full), so it is not answered"}}
             }},
             "/v1/enterprises/{uscc}/queries": {"get": {
                 "summary": "The enterprise's query log on chain: who read its data, when, through which node, for what purpose, on what ground, and the outcome. For the enterprise itself and regulators.",
@@ -130,11 +147,12 @@ fn base() -> Value {
                 "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Queries"}}}}, "400": {"description": "Bad key"}}
             }},
             "/v1/enterprises/{uscc}/consents": {"get": op("Every consent the enterprise gave, and whether each is in force (a consent lapses when revoked, past its dates, or when the enterprise's key is replaced): for the enterprise itself and regulators.", json!([{"name": "uscc", "in": "path", "required": true, "schema": uscc()}]), "Consents", &[400])},
-            "/v1/consents/{id}": {"get": op("A consent and whether it is in force (judged at the latest block, and only while its signer is still the enterprise's bound key): for its enterprise, its grantee and regulators; 404 for anyone else.", path_param("id", "consent id", json!({"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,64}$", "maxLength": 64})), "Consent", &[404])},
-            "/v1/ip/{ip_id}": {"get": op("An IP right: owner, active pledge and full history.", path_param("ip_id", "patent number (ZL...) or registration id", ip_id()), "Ip", &[400, 404])},
+            "/v1/consents/{id}": {"get": op("A consent and whether it is in force (judged at the latest block, and only while its signer is still the enterprise's bound key): for its enterprise, its grantee and regulators; 404 for anyone else.", with_proof(path_param("id", "consent id", json!({"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,64}$", "maxLength": 64}))), "Consent", &[400, 404, 410])},
+            "/v1/ip/{ip_id}": {"get": op("An IP right: owner, active pledge and full history. With proof=true: the right as of a height (no history), or registered=false, with the proof of presence or absence.", with_proof(path_param("ip_id", "patent number (ZL...) or registration id", ip_id())), "IpAnswer", &[400, 404, 410])},
             "/v1/status": {"get": op("Node and chain status.", json!([]), "Status", &[])},
             "/v1/validators": {"get": op("The validator set from genesis.", json!([]), "Validators", &[])},
             "/v1/members": {"get": op("Current members and roles.", json!([]), "Members", &[])},
+            "/v1/members/{key}": {"get": op("One member and its roles; with proof=true as of a height, with a proof of presence or of absence (member null).", with_proof(path_param("key", "public key, 64 hex", hex64())), "MemberAnswer", &[400, 404, 410])},
             "/v1/accounts/{key}": {"get": op("A key's membership and next nonce.", path_param("key", "public key, 64 hex", hex64()), "Account", &[400])},
             "/v1/events": {"get": {"summary": "Server-sent events: one `block` event per committed block with its receipts.", "responses": {"200": {"description": "text/event-stream of CommittedBlock JSON"}}}},
             "/v1/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
@@ -145,7 +163,7 @@ fn base() -> Value {
 }
 
 fn components(hex: Value) -> Value {
-    json!({
+    let mut c = json!({
       "securitySchemes": {"memberSignature": {
         "type": "apiKey", "in": "header", "name": "Signature",
         "description": "HTTP Message Signatures (RFC 9421), ed25519. Signature-Input covers at least \"@method\" \"@path\" \"@query\", plus \"content-digest\" (RFC 9530, sha-256) with a body and \"deltachain-purpose\" when that header is sent; parameters created, expires (at most 300 s after created; created within 60 s of the node's clock), nonce (single use), keyid = the member's or enterprise's public key in hex, alg=\"ed25519\" optional."
@@ -178,5 +196,11 @@ fn components(hex: Value) -> Value {
         "Consents": {"type": "object", "properties": {"uscc": {"type": "string"}, "as_of": {"type": "string", "format": "date"}, "consents": {"type": "array", "items": {"type": "object"}}}},
         "Consent": {"type": "object", "properties": {"consent": {"type": "object"}, "signature": {"type": "string"}, "tx_hash": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}, "revoked_height": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
         "Account": {"type": "object", "properties": {"public_key": {"$ref": "#/components/schemas/Hash"}, "member": {}, "committed_nonce": {"type": "integer"}, "next_nonce": {"type": "integer"}}}
-    }})
+    }});
+    c["schemas"]["StateProof"] = json!({"type": "object", "required": ["leaf", "siblings"], "properties": {"leaf": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["key_hash", "value_hash"], "properties": {"key_hash": {"$ref": "#/components/schemas/Hash"}, "value_hash": {"$ref": "#/components/schemas/Hash"}}}]}, "siblings": {"type": "array", "maxItems": 256, "items": {"$ref": "#/components/schemas/Hash"}}}});
+    c["schemas"]["StateAnswer"] = json!({"type": "object", "required": ["height", "header", "certificate", "entries"], "properties": {"height": {"type": "integer"}, "header": {"type": "object"}, "certificate": {"type": "object"}, "entries": {"type": "array", "items": {"type": "object", "required": ["key", "value", "proof"], "properties": {"key": {"type": "string"}, "value": {"type": ["string", "null"], "description": "hex of the value's canonical encoding"}, "proof": {"$ref": "#/components/schemas/StateProof"}}}}}});
+    c["schemas"]["IpAnswer"] = json!({"anyOf": [{"$ref": "#/components/schemas/Ip"}, {"type": "object", "required": ["ip_id", "registered", "proof"], "properties": {"ip_id": {"type": "string"}, "registered": {"type": "boolean"}, "as_of_height": {"type": "integer"}, "proof": {"$ref": "#/components/schemas/StateAnswer"}}}]});
+    c["schemas"]["MemberAnswer"] = json!({"type": "object", "required": ["public_key", "member", "as_of_height"], "properties": {"public_key": {"$ref": "#/components/schemas/Hash"}, "member": {}, "as_of_height": {"type": "integer"}, "proof": {"$ref": "#/components/schemas/StateAnswer"}}});
+    c["schemas"]["ProvenEnterprise"] = json!({"type": "object", "required": ["uscc", "as_of_height", "credit_records", "proof"], "properties": {"uscc": {"type": "string"}, "as_of_height": {"type": "integer"}, "total_credit_records": {"type": "integer"}, "credit_records": {"type": "array"}, "proof": {"$ref": "#/components/schemas/StateAnswer"}}});
+    c
 }

@@ -105,6 +105,8 @@ pub struct Shared {
     pub audit: crate::audit::AuditLog,
     /// Nonces of signed API requests seen inside their validity.
     pub replay: crate::api::auth::ReplayCache,
+    /// How many heights back state proofs are served (`None`: archive).
+    pub proof_window: Option<u64>,
 }
 
 impl Shared {
@@ -318,6 +320,37 @@ enum Internal {
     },
 }
 
+/// Most tree entries one pruning step deletes: small enough that a step
+/// never holds up a commit for long.
+const PRUNE_CHUNK: usize = 4096;
+
+/// Deletes state-tree versions older than the proof window, in bounded
+/// chunks, off the commit path.
+async fn prune_state_tree(store: Store, window: u64, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let keep_from = store.tip().height.saturating_sub(window);
+        if keep_from == 0 {
+            continue;
+        }
+        loop {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.prune_tree(keep_from, PRUNE_CHUNK)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(_)) => tokio::task::yield_now().await,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "pruning the state tree failed; retrying in a second");
+                    break;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 /// Runs a node until SIGINT/SIGTERM or a fatal error.
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let Setup {
@@ -374,6 +407,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         crate::audit::AuditLog::disabled()
     };
     let net_for_peers = net.clone();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown_rx_for_pruner = shutdown_rx.clone();
     let shared = Arc::new(Shared {
         genesis_hash: genesis.hash(),
         name: config.name.clone(),
@@ -397,10 +432,13 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         genesis: genesis.clone(),
         audit,
         replay: Default::default(),
+        proof_window: config.storage.proof_window(),
     });
+    if let Some(window) = config.storage.proof_window() {
+        tokio::spawn(prune_state_tree(store.clone(), window, shutdown_rx_for_pruner.clone()));
+    }
     shared.metrics.height.store(tip.height, Ordering::Relaxed);
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(checked.api_listen)
         .await
         .with_context(|| {

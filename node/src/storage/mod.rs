@@ -604,6 +604,13 @@ impl Store {
         Ok(self.block(height)?.map(|b| b.encode()))
     }
 
+    /// The header of the block at a height, without its transactions.
+    pub fn header(&self, height: Height) -> Result<Option<BlockHeader>, StoreError> {
+        Ok(self
+            .get_decoded::<BlockShell>(&hkey(b'B', height), 1 << 20, "block")?
+            .map(|b| b.header))
+    }
+
     /// Hash of the block at a height, from its header alone.
     pub fn block_hash(&self, height: Height) -> Result<Option<Hash>, StoreError> {
         Ok(self
