@@ -1549,4 +1549,13 @@ mod tests {
         let hex = Value::String("ab".repeat(32));
         assert_eq!(short(&hex), "abababababab…");
     }
+
+    /// Clap's own consistency checks over every subcommand (duplicate
+    /// names, conflicting flags), which otherwise surface only when a user
+    /// runs the subcommand.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

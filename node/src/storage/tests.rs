@@ -332,3 +332,62 @@ fn validation_catches_a_forged_state_root() {
     let e = validate_block(&store, &chain.genesis, &tip, &bad_sig, None, &|_| false).unwrap_err();
     assert!(e.to_string().contains("signature"), "{e}");
 }
+
+/// Proofs at every height inside the window verify against that height's
+/// header; pruning removes what only older heights need, in bounded chunks,
+/// without touching the present; heights outside the window are refused.
+#[test]
+fn proofs_inside_the_window_and_pruning_outside_it() {
+    use deltachain_protocol::state::CreditCommitment;
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new(4);
+    let store = Store::open(dir.path(), &chain.genesis).unwrap();
+    let key = keys::credit_commitment(ENT);
+    for n in 1..=12u64 {
+        chain
+            .commit(&store, vec![loan(&chain, "bank-shanghai", n, &format!("SH-{n}"))])
+            .unwrap();
+    }
+    let check = |h: u64, window: Option<u64>| -> Result<u64, ProofUnavailable> {
+        let (value, proof) = store.prove(&key, h, window)?;
+        let root = store.header(h).unwrap().unwrap().state_root;
+        proof.verify(&root, &key, value.as_deref()).unwrap();
+        let c: CreditCommitment = codec::decode(&value.unwrap(), 1024, "c").unwrap();
+        Ok(c.count)
+    };
+    for h in 1..=12 {
+        assert_eq!(check(h, None).unwrap(), h, "height {h}");
+    }
+    // Absence: an enterprise without records.
+    let other = keys::credit_commitment("91110108551385082Q");
+    let (value, proof) = store.prove(&other, 12, None).unwrap();
+    assert_eq!(value, None);
+    let root = store.header(12).unwrap().unwrap().state_root;
+    proof.verify(&root, &other, None).unwrap();
+
+    assert!(matches!(check(3, Some(4)), Err(ProofUnavailable::Pruned { .. })));
+    assert!(matches!(check(13, None), Err(ProofUnavailable::Future { .. })));
+    let before = store.chain.scan_prefix(b"J").count();
+    let mut rounds = 0;
+    while store.prune_tree(8, 7).unwrap() > 0 {
+        rounds += 1;
+        assert!(rounds < 1000);
+    }
+    assert!(rounds > 1, "pruning went in bounded chunks");
+    assert!(store.chain.scan_prefix(b"J").count() < before);
+    assert_eq!(store.oldest_state_version().unwrap(), 8);
+    let e = check(7, None).unwrap_err();
+    assert!(e.to_string().contains("outside"), "{e}");
+    for h in 8..=12 {
+        assert_eq!(check(h, None).unwrap(), h, "height {h} after pruning");
+    }
+    // The present is intact: the next block builds on the pruned tree, and
+    // the store reopens with its checks.
+    chain
+        .commit(&store, vec![loan(&chain, "bank-shanghai", 13, "SH-13")])
+        .unwrap();
+    assert_eq!(check(13, Some(5)).unwrap(), 13);
+    drop(store);
+    let store = Store::open(dir.path(), &chain.genesis).unwrap();
+    assert_eq!(store.audit(&chain.genesis).unwrap(), 13);
+}
