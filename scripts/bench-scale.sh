@@ -15,7 +15,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NET="$ROOT/target/bench-scale"
-BIN="$ROOT/target/release"
+# BENCH_BIN=DIR runs binaries built elsewhere (an older commit, for
+# alternating comparisons) instead of building this tree.
+BIN="${BENCH_BIN:-$ROOT/target/release}"
 PORT=${DELTACHAIN_BENCH_PORT:-9270}
 RECORDS=1000000
 IN_FLIGHT=30000

@@ -17,7 +17,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NET="$ROOT/target/bench"
-BIN="$ROOT/target/release"
+# BENCH_BIN=DIR runs binaries built elsewhere (an older commit, for
+# alternating comparisons) instead of building this tree.
+BIN="${BENCH_BIN:-$ROOT/target/release}"
 PORT=${DELTACHAIN_BENCH_PORT:-9070}
 NODES=4 TXS=20000 RATE=0 SENDERS=64 IMPORT="" BLOCK_TXS=() IN_FLIGHT=0 QUERIES=0
 
@@ -42,8 +44,10 @@ done
 [ "$NODES" -ge 1 ] && [ "$NODES" -le 20 ] || { echo "error: --nodes must be 1..20" >&2; exit 2; }
 command -v cargo >/dev/null || { echo "error: cargo is required" >&2; exit 1; }
 
-echo "building release binaries..." >&2
-(cd "$ROOT" && cargo build --release --locked -p deltachain-node -p deltachain-client --bins >&2)
+if [ -z "${BENCH_BIN:-}" ]; then
+    echo "building release binaries..." >&2
+    (cd "$ROOT" && cargo build --release --locked -p deltachain-node -p deltachain-client --bins >&2)
+fi
 
 PIDS=()
 cleanup() {

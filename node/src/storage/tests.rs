@@ -376,6 +376,11 @@ fn proofs_inside_the_window_and_pruning_outside_it() {
     assert!(rounds > 1, "pruning went in bounded chunks");
     assert!(store.chain.scan_prefix(b"J").count() < before);
     assert_eq!(store.oldest_state_version().unwrap(), 8);
+    // Of the twelve values the commitment had, those of heights 8 to 12
+    // remain: 8 is what heights 8 and on read until the next change.
+    let mut v = b"V".to_vec();
+    v.extend_from_slice(&crate::ledger::tree::key_hash(&key).0);
+    assert_eq!(store.chain.scan_prefix(&v).count(), 5);
     let e = check(7, None).unwrap_err();
     assert!(e.to_string().contains("outside"), "{e}");
     for h in 8..=12 {

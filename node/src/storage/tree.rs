@@ -5,13 +5,16 @@
 //! |---|---|---|
 //! | `J` | borsh(node key) | borsh(node) |
 //! | `V` | key hash, version (u64 BE) | `0` (deleted) or `1` and the value |
-//! | `Z` | stale-since version (u64 BE), borsh(node key) | empty: the node left the tree then |
-//! | `Y` | version (u64 BE), key hash | empty: the key got a new value then |
+//! | `Z` | version (u64 BE) | the keys of the nodes that left the tree at that version |
 //!
-//! Pruning walks `Z` and `Y` in version order and deletes what no version
-//! inside the window can reach: nodes that left the tree, and values
-//! superseded by a newer one. It runs off the commit path, in bounded
-//! chunks.
+//! One `Z` item per block rather than one per stale node: sled's commit
+//! cost grows with the number of items a batch holds, and a block of
+//! thousands of writes makes thousands of stale nodes.
+//!
+//! Pruning walks `Z` in version order and deletes what no version inside
+//! the window can reach: the nodes that left the tree, and for each stale
+//! leaf the values of its key that a newer value (at or below the window's
+//! start) supersedes. It runs off the commit path, one version at a time.
 
 use deltachain_protocol::Hash;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
@@ -48,18 +51,26 @@ pub(super) fn apply(batch: &mut sled::Batch, update: &TreeUpdateBatch) {
             }
         }
         batch.insert(&value_key(kh, *version)[..], bytes);
-        let mut y = Vec::with_capacity(41);
-        y.push(b'Y');
-        y.extend_from_slice(&version.to_be_bytes());
-        y.extend_from_slice(&kh.0);
-        batch.insert(y, &[][..]);
     }
+    // Stale nodes, grouped by the version that made them stale (in a
+    // single block's batch, that is the block's height).
+    let mut groups: std::collections::BTreeMap<Version, Vec<u8>> = Default::default();
     for s in &update.stale_node_index_batch {
-        let mut z = vec![b'Z'];
-        z.extend_from_slice(&s.stale_since_version.to_be_bytes());
-        borsh::to_writer(&mut z, &s.node_key).expect("encoding to a vec cannot fail");
-        batch.insert(z, &[][..]);
+        let list = groups.entry(s.stale_since_version).or_default();
+        let key = borsh::to_vec(&s.node_key).expect("encoding to a vec cannot fail");
+        list.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        list.extend_from_slice(&key);
     }
+    for (version, list) in groups {
+        batch.insert(&stale_key(version)[..], list);
+    }
+}
+
+fn stale_key(version: Version) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'Z';
+    k[1..].copy_from_slice(&version.to_be_bytes());
+    k
 }
 
 /// Reads tree nodes and versioned values from a sled tree.
@@ -187,54 +198,79 @@ impl Store {
             .map_err(|e| self.corrupt(format!("state tree at {height}: {e}")))
     }
 
-    /// Deletes up to `max` tree entries that no version from `keep_from` on
-    /// can reach, and returns how many it deleted (0: nothing left to do).
+    /// Deletes the tree entries that no version from `keep_from` on can
+    /// reach, one stale version at a time, until about `max` entries are
+    /// gone; returns how many it deleted (0: nothing left to do).
     pub fn prune_tree(&self, keep_from: u64, max: usize) -> Result<usize, StoreError> {
         let io = |e| self.io(e);
-        let mut batch = sled::Batch::default();
+        let corrupt = |what: &str| self.corrupt(format!("state tree pruning index: {what}"));
         let mut n = 0;
+        let oldest = self.oldest_state_version()?;
         for item in self.chain.scan_prefix(b"Z") {
-            let (k, _) = item.map_err(io)?;
-            let since = u64::from_be_bytes(k[1..9].try_into().expect("8 bytes"));
-            if since > keep_from || n >= max {
+            if n >= max {
                 break;
             }
-            let mut j = vec![b'J'];
-            j.extend_from_slice(&k[9..]);
-            batch.remove(j);
-            batch.remove(k);
-            n += 1;
-        }
-        for item in self.chain.scan_prefix(b"Y") {
-            let (k, _) = item.map_err(io)?;
-            let version = u64::from_be_bytes(k[1..9].try_into().expect("8 bytes"));
-            if version > keep_from || n >= max {
+            let (k, list) = item.map_err(io)?;
+            let since = u64::from_be_bytes(k[1..9].try_into().map_err(|_| corrupt("key"))?);
+            if since > keep_from {
                 break;
             }
-            let kh = KeyHash(k[9..41].try_into().expect("32 bytes"));
-            // Older values of the key are superseded from `version` on.
-            if version > 0 {
-                for old in self.chain.range(value_key(&kh, 0)..value_key(&kh, version)) {
-                    let (ok, _) = old.map_err(io)?;
-                    batch.remove(ok);
-                    n += 1;
-                }
-            }
-            // A deletion needs no marker once nothing older remains.
-            let vk = value_key(&kh, version);
-            if self.chain.get(vk).map_err(io)?.as_deref() == Some(&[0u8][..]) {
-                batch.remove(&vk[..]);
-            }
-            batch.remove(k);
-            n += 1;
-        }
-        if n > 0 {
-            let oldest = self.oldest_state_version()?;
+            let mut batch = sled::Batch::default();
+            // Marked first, in the same batch: a proof that starts while
+            // we delete is refused rather than served half a tree.
             if keep_from > oldest {
                 batch.insert(PRUNED, &keep_from.to_be_bytes());
             }
+            let mut rest = &list[..];
+            while !rest.is_empty() {
+                let len = rest
+                    .get(..2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+                    .ok_or_else(|| corrupt("truncated"))?;
+                let nk = rest.get(2..2 + len).ok_or_else(|| corrupt("truncated"))?;
+                rest = &rest[2 + len..];
+                let mut j = Vec::with_capacity(1 + nk.len());
+                j.push(b'J');
+                j.extend_from_slice(nk);
+                if let Some(bytes) = self.chain.get(&j).map_err(io)? {
+                    let node: Node =
+                        borsh::from_slice(&bytes).map_err(|_| corrupt("a stale node does not decode"))?;
+                    if let Node::Leaf(leaf) = node {
+                        n += self.superseded_values(&mut batch, leaf.key_hash(), keep_from)?;
+                    }
+                }
+                batch.remove(j);
+                n += 1;
+            }
+            batch.remove(k);
+            n += 1;
             self.chain.apply_batch(batch).map_err(io)?;
         }
         Ok(n)
+    }
+
+    /// Queues the deletion of the values of `kh` that no version from
+    /// `keep_from` on reads: all but the newest at or below `keep_from`
+    /// (and that one too if it records a deletion).
+    fn superseded_values(
+        &self,
+        batch: &mut sled::Batch,
+        kh: KeyHash,
+        keep_from: u64,
+    ) -> Result<usize, StoreError> {
+        let mut older: Vec<(sled::IVec, bool)> = Vec::new();
+        for item in self.chain.range(value_key(&kh, 0)..=value_key(&kh, keep_from)) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            older.push((k, v.first() == Some(&0)));
+        }
+        let Some((_, newest_is_deletion)) = older.last().cloned() else {
+            return Ok(0);
+        };
+        let keep = if newest_is_deletion { 0 } else { 1 };
+        let doomed = older.len() - keep;
+        for (k, _) in older.into_iter().take(doomed) {
+            batch.remove(k);
+        }
+        Ok(doomed)
     }
 }
