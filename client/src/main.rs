@@ -1205,7 +1205,7 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
             if json_out {
                 out!(
                     "{}",
-                    json!({"verified": true, "uscc": uscc, "height": v.height, "count": c.count, "root": c.root,
+                    json!({"verified": true, "uscc": uscc, "height": v.height, "count": c.count, "root": c.root(),
                         "records": records, "signers": v.signers, "validators": v.validators})
                 );
                 return Ok(());

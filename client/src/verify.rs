@@ -236,11 +236,7 @@ pub fn verify_enterprise(
     genesis: &Genesis,
 ) -> Result<(VerifiedState, CreditCommitment), VerifyError> {
     let v = verify_state(answer, &[state::keys::credit_commitment(uscc)], genesis)?;
-    let proven: CreditCommitment =
-        decode(answer, "credit commitment")?.unwrap_or(CreditCommitment {
-            count: 0,
-            root: deltachain_protocol::merkle::root(&[]),
-        });
+    let proven: CreditCommitment = decode(answer, "credit commitment")?.unwrap_or_default();
     if let Some(r) = records.iter().find(|r| r.record.enterprise != uscc) {
         return Err(VerifyError::Failed(format!(
             "a record shown ({}) is about {}, not {uscc}",
@@ -263,7 +259,7 @@ pub fn verify_enterprise(
             proven.count, shown.count
         )));
     }
-    if shown.root != proven.root {
+    if shown.peaks != proven.peaks {
         return Err(VerifyError::Failed(format!(
             "the {} records shown do not match the chain's commitment for {uscc}: a record or a correction was altered, reordered or left out",
             shown.count

@@ -25,10 +25,11 @@
 //! ## Credit records
 //!
 //! Credit records are too many to each be a key. The tree holds, under
-//! `cc/<uscc>`, a [`CreditCommitment`]: the number of records and the
-//! RFC 6962 root ([`crate::merkle::root`]) over their digests in order
-//! ([`credit_digest`]), so "these are exactly the N records, unaltered" is
-//! one proof plus a recomputation.
+//! `cn/<uscc>`, a [`CreditCommitment`]: the number of records and the peaks
+//! of the RFC 6962 tree over their digests in order ([`credit_digest`];
+//! [`crate::merkle::push_peak`]), whose root is [`crate::merkle::root`] of
+//! the digests. "These are exactly the N records, unaltered" is one proof
+//! plus a recomputation. The ledger extends the list from the peaks alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,9 +62,9 @@ pub mod keys {
     pub fn consent(id: &str) -> Vec<u8> {
         format!("cs/{id}").into_bytes()
     }
-    /// `cc/<uscc>`: a [`CreditCommitment`](super::CreditCommitment).
+    /// `cn/<uscc>`: a [`CreditCommitment`](super::CreditCommitment).
     pub fn credit_commitment(uscc: &str) -> Vec<u8> {
-        format!("cc/{uscc}").into_bytes()
+        format!("cn/{uscc}").into_bytes()
     }
     /// `x/`: the running digest of every state write the tree does not
     /// hold (nonces, indexes, history, the audit trail), so that two nodes
@@ -71,7 +72,7 @@ pub mod keys {
     pub const OTHER_WRITES: &[u8] = b"x/";
 
     /// Prefixes of the keys the tree holds.
-    pub const COMMITTED: [&[u8]; 7] = [b"m/", b"v/", b"ip/", b"ek/", b"cs/", b"cc/", b"x/"];
+    pub const COMMITTED: [&[u8]; 7] = [b"m/", b"v/", b"ip/", b"ek/", b"cs/", b"cn/", b"x/"];
 
     /// True if `key` is held by the tree (and so provable).
     pub fn committed(key: &[u8]) -> bool {
@@ -176,12 +177,26 @@ impl ConsentRecord {
 }
 
 /// What the tree holds for an enterprise's credit records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditCommitment {
     /// Number of records ever reported (withdrawn ones included).
     pub count: u64,
-    /// RFC 6962 root over the records' [`credit_digest`]s in order.
-    pub root: Hash,
+    /// Peaks of the RFC 6962 tree over the records' [`credit_digest`]s in
+    /// order, largest first: one per set bit of `count`.
+    pub peaks: Vec<Hash>,
+}
+
+impl CreditCommitment {
+    /// Appends a record's digest.
+    pub fn push(&mut self, digest: &Hash) {
+        crate::merkle::push_peak(&mut self.peaks, self.count, digest);
+        self.count += 1;
+    }
+
+    /// The RFC 6962 root over the digests.
+    pub fn root(&self) -> Hash {
+        crate::merkle::root_from_peaks(&self.peaks)
+    }
 }
 
 /// What a record says and where it came from; fixed when it is reported.
@@ -244,11 +259,11 @@ impl ProvenCredit {
 
 /// The commitment a list of records must match.
 pub fn credit_commitment(records: &[ProvenCredit]) -> CreditCommitment {
-    let digests: Vec<Hash> = records.iter().map(ProvenCredit::digest).collect();
-    CreditCommitment {
-        count: records.len() as u64,
-        root: crate::merkle::root(&digests),
+    let mut c = CreditCommitment::default();
+    for r in records {
+        c.push(&r.digest());
     }
+    c
 }
 
 const LEAF_TAG: &[u8] = b"JMT::LeafNode";
@@ -485,10 +500,10 @@ mod tests {
 
     #[test]
     fn committed_prefixes_do_not_catch_neighbours() {
-        for k in [&b"mn/x"[..], b"iph/x/", b"ekr/ab", b"cg/a", b"c/a", b"cn/a"] {
+        for k in [&b"mn/x"[..], b"iph/x/", b"ekr/ab", b"cg/a", b"c/a", b"cc/a"] {
             assert!(!keys::committed(k), "{}", String::from_utf8_lossy(k));
         }
-        for k in [&b"m/ab"[..], b"ip/ZL1", b"ek/9131", b"cs/c1", b"cc/9131", b"x/"] {
+        for k in [&b"m/ab"[..], b"ip/ZL1", b"ek/9131", b"cs/c1", b"cn/9131", b"x/"] {
             assert!(keys::committed(k));
         }
     }

@@ -23,10 +23,10 @@ pub use deltachain_protocol::state::{
     ConsentRecord, Correction, CreditCommitment, IpRecord, Member, Pledge,
 };
 pub use state::{EmptyState, Overlay, StateFault, StateRead, WriteSet};
-pub use tree::{LedgerState, MemoryState};
+pub use tree::{LedgerState, MemoryState, TreeBatch, TreeStore};
 
 use deltachain_protocol::{
-    merkle, state as committed, Date, Genesis, Hash, Payload, PublicKey, Receipt, Role, SignedTransaction,
+    state as committed, Date, Genesis, Hash, Payload, PublicKey, Receipt, Role, SignedTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -71,9 +71,10 @@ pub mod keys {
         format!("c/{uscc}/").into_bytes()
     }
     /// `cn/<uscc>`: number of credit records of an enterprise and the
-    /// peaks of their Merkle tree ([`super::CreditTally`]).
+    /// peaks of their Merkle tree ([`super::CreditCommitment`], in the
+    /// state tree).
     pub fn credit_count(uscc: &str) -> Vec<u8> {
-        format!("cn/{uscc}").into_bytes()
+        credit_commitment(uscc)
     }
     /// `t/<tx hash, 32 bytes>`: where a committed transaction is, and the
     /// credit record it created. Binary, because there is one per
@@ -245,16 +246,6 @@ pub struct CreditEntry {
     pub corrections: Vec<Correction>,
 }
 
-/// What the ledger keeps to extend an enterprise's record list: its length
-/// and the peaks of its RFC 6962 tree ([`deltachain_protocol::merkle::push_peak`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreditTally {
-    /// Number of records.
-    pub count: u64,
-    /// Peaks, largest first.
-    pub peaks: Vec<Hash>,
-}
-
 impl CreditEntry {
     /// True once the reporter withdrew it.
     pub fn withdrawn(&self) -> bool {
@@ -302,7 +293,7 @@ pub struct BlockOutcome {
     /// Sorted writes.
     pub writes: WriteSet,
     /// The state tree's new nodes.
-    pub tree: jmt::storage::TreeUpdateBatch,
+    pub tree: TreeBatch,
     /// Root after the block.
     pub state_root: Hash,
 }
@@ -320,7 +311,7 @@ pub enum BlockError {
 
 /// The genesis state (founding members, validators, enterprises): its
 /// writes, its tree (version 0) and its root.
-pub fn genesis_state(genesis: &Genesis) -> (WriteSet, jmt::storage::TreeUpdateBatch, Hash) {
+pub fn genesis_state(genesis: &Genesis) -> (WriteSet, TreeBatch, Hash) {
     let mut o = Overlay::new(&EmptyState);
     for m in &genesis.members {
         o.put(
@@ -494,7 +485,7 @@ fn apply<S: StateRead + ?Sized>(
                 }
             }
             o.put(identity, hash);
-            let mut tally: CreditTally = o
+            let mut tally: CreditCommitment = o
                 .get(&keys::credit_count(&c.enterprise))?
                 .unwrap_or_default();
             let count = tally.count;
@@ -510,9 +501,8 @@ fn apply<S: StateRead + ?Sized>(
                     corrections: Vec::new(),
                 },
             );
-            merkle::push_peak(&mut tally.peaks, count, &committed::credit_digest(&content, &[]));
-            tally.count += 1;
-            put_credit_tally(o, &c.enterprise, &tally);
+            tally.push(&committed::credit_digest(&content, &[]));
+            o.put(keys::credit_count(&c.enterprise), &tally);
             Ok(Ok(Some(CreditLocation {
                 uscc: c.enterprise.clone(),
                 seq: count,
@@ -769,18 +759,6 @@ fn credit_withdrawn<S: StateRead + ?Sized>(o: &Overlay<S>, tx: &Hash) -> Result<
     }
 }
 
-/// Stores an enterprise's tally and the commitment the tree holds.
-fn put_credit_tally<S: StateRead + ?Sized>(o: &mut Overlay<S>, uscc: &str, tally: &CreditTally) {
-    o.put(
-        keys::credit_commitment(uscc),
-        &CreditCommitment {
-            count: tally.count,
-            root: merkle::root_from_peaks(&tally.peaks),
-        },
-    );
-    o.put(keys::credit_count(uscc), tally);
-}
-
 /// Re-roots an enterprise's record list after record `seq` changed to
 /// `changed`. Corrections are rare, so this reads the list rather than keep
 /// interior nodes for every record.
@@ -791,9 +769,9 @@ fn recount_credits<S: StateRead + ?Sized>(
     changed: &CreditEntry,
 ) -> Result<(), StateFault> {
     let count = o
-        .get::<CreditTally>(&keys::credit_count(uscc))?
+        .get::<CreditCommitment>(&keys::credit_count(uscc))?
         .map_or(0, |t| t.count);
-    let mut tally = CreditTally::default();
+    let mut tally = CreditCommitment::default();
     for i in 0..count {
         let digest = if i == seq {
             committed::credit_digest(&changed.content, &changed.corrections)
@@ -803,10 +781,9 @@ fn recount_credits<S: StateRead + ?Sized>(
                 .ok_or_else(|| StateFault(format!("credit record {uscc}/{i} is missing")))?;
             committed::credit_digest(&e.content, &e.corrections)
         };
-        merkle::push_peak(&mut tally.peaks, i, &digest);
+        tally.push(&digest);
     }
-    tally.count = count;
-    put_credit_tally(o, uscc, &tally);
+    o.put(keys::credit_count(uscc), &tally);
     Ok(())
 }
 

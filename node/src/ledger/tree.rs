@@ -7,15 +7,21 @@
 //! node that executes differently anywhere still diverges in the root.
 //!
 //! The tree computes on a reader over the committed versions and hands back
-//! the new nodes and values as a [`TreeUpdateBatch`]; nothing is written
-//! until the block is decided and storage puts the batch into the block's
-//! single atomic write.
+//! the new nodes as a [`TreeBatch`]; nothing is written until the block is
+//! decided and storage puts the batch into the block's single atomic write.
+//!
+//! Each leaf node is stored with its key's value (the tree itself keeps
+//! only the value's hash). A leaf is rewritten whenever its value changes
+//! or a neighbour's insertion moves it, so the value of a key at any kept
+//! version is found with the leaf a proof ends at: no index by key hash,
+//! and no item beyond the nodes themselves.
 
 use std::collections::BTreeMap;
 
 use deltachain_protocol::state::{keys, StateProof};
 use deltachain_protocol::{codec, crypto, Hash};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use std::cell::RefCell;
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
 
 use super::{StateFault, StateRead, WriteSet};
@@ -45,9 +51,65 @@ pub fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash(crypto::sha256(key).0)
 }
 
+/// The tree's committed nodes, with the values stored beside the leaves.
+pub trait TreeStore: TreeReader {
+    /// The value stored with the leaf node at `key`, if that is a leaf.
+    fn leaf_value(&self, key: &NodeKey) -> anyhow::Result<Option<Vec<u8>>>;
+}
+
 /// Ledger state with the tree's committed versions: what a block executes on.
-pub trait LedgerState: StateRead + TreeReader {}
-impl<T: StateRead + TreeReader + ?Sized> LedgerState for T {}
+pub trait LedgerState: StateRead + TreeStore {}
+impl<T: StateRead + TreeStore + ?Sized> LedgerState for T {}
+
+/// A block's new tree nodes, and the value to store beside each new leaf.
+#[derive(Debug, Clone, Default)]
+pub struct TreeBatch {
+    /// New nodes and the nodes they made stale.
+    pub update: TreeUpdateBatch,
+    /// The value of every new leaf's key.
+    pub leaf_values: BTreeMap<NodeKey, Vec<u8>>,
+}
+
+fn is_prefix(short: &NodeKey, long: &NodeKey) -> bool {
+    let (a, b) = (short.nibble_path(), long.nibble_path());
+    a.num_nibbles() <= b.num_nibbles()
+        && (0..a.num_nibbles()).all(|i| a.get_nibble(i) == b.get_nibble(i))
+}
+
+/// Pairs each new leaf with its value: the value written in this block, or
+/// for a leaf that only moved, the value stored with the leaf it replaces:
+/// a stale leaf of the same key on the same path line (deeper when a
+/// neighbour's insertion pushed it down, shallower when a deletion pulled
+/// it up).
+fn leaf_values<S: TreeStore + ?Sized>(
+    base: &S,
+    update: &TreeUpdateBatch,
+    written: &BTreeMap<KeyHash, &Vec<u8>>,
+) -> Result<BTreeMap<NodeKey, Vec<u8>>, StateFault> {
+    let mut out = BTreeMap::new();
+    for (nk, node) in update.node_batch.nodes() {
+        let Node::Leaf(leaf) = node else { continue };
+        if let Some(v) = written.get(&leaf.key_hash()) {
+            out.insert(nk.clone(), (*v).clone());
+            continue;
+        }
+        let mut found = None;
+        for stale in &update.stale_node_index_batch {
+            if !is_prefix(&stale.node_key, nk) && !is_prefix(nk, &stale.node_key) {
+                continue;
+            }
+            if let Some(Node::Leaf(old)) = base.get_node_option(&stale.node_key).map_err(fault)? {
+                if old.key_hash() == leaf.key_hash() {
+                    found = base.leaf_value(&stale.node_key).map_err(fault)?;
+                    break;
+                }
+            }
+        }
+        let v = found.ok_or_else(|| fault("a moved leaf's value was not found"))?;
+        out.insert(nk.clone(), v);
+    }
+    Ok(out)
+}
 
 fn fault(e: impl std::fmt::Display) -> StateFault {
     StateFault(format!("state tree: {e}"))
@@ -60,7 +122,7 @@ pub fn commit_writes<S: LedgerState + ?Sized>(
     base: &S,
     version: Version,
     writes: &mut WriteSet,
-) -> Result<(Hash, TreeUpdateBatch), StateFault> {
+) -> Result<(Hash, TreeBatch), StateFault> {
     let others: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
         writes.iter().filter(|(k, _)| !keys::committed(k)).collect();
     let prev = base.get(keys::OTHER_WRITES)?.unwrap_or_default();
@@ -88,7 +150,19 @@ pub fn commit_writes<S: LedgerState + ?Sized>(
     } else {
         tree.put_value_set(set, version).map_err(fault)?
     };
-    Ok((Hash(root.0), batch))
+    let written: BTreeMap<KeyHash, &Vec<u8>> = writes
+        .iter()
+        .filter(|(k, _)| keys::committed(k))
+        .filter_map(|(k, v)| v.as_ref().map(|v| (key_hash(k), v)))
+        .collect();
+    let leaf_values = leaf_values(base, &batch, &written)?;
+    Ok((
+        Hash(root.0),
+        TreeBatch {
+            update: batch,
+            leaf_values,
+        },
+    ))
 }
 
 /// Converts the tree's proof into the protocol's, which clients verify
@@ -151,16 +225,57 @@ pub fn export_proof(proof: &jmt::proof::SparseMerkleProof<TreeHasher>) -> Result
     Ok(StateProof { leaf, siblings })
 }
 
+/// Reads the tree for one proof, remembering the last leaf it read so the
+/// tree's request for the value is answered from beside that leaf.
+struct ProofReader<'a, R: ?Sized> {
+    store: &'a R,
+    leaf: RefCell<Option<NodeKey>>,
+}
+
+impl<R: TreeStore + ?Sized> TreeReader for ProofReader<'_, R> {
+    fn get_node_option(&self, k: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let node = self.store.get_node_option(k)?;
+        if let Some(Node::Leaf(_)) = &node {
+            *self.leaf.borrow_mut() = Some(k.clone());
+        }
+        Ok(node)
+    }
+    fn get_value_option(
+        &self,
+        _max_version: Version,
+        _kh: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let leaf = self.leaf.borrow().clone();
+        match leaf {
+            Some(nk) => self.store.leaf_value(&nk),
+            None => anyhow::bail!("the tree asked for a value before reading its leaf"),
+        }
+    }
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("the ledger never restores a tree from leaves")
+    }
+}
+
 /// The value of `key` at `version` and the proof of it (or of its absence).
-pub fn prove<R: TreeReader + ?Sized>(
-    reader: &R,
+pub fn prove<R: TreeStore + ?Sized>(
+    store: &R,
     key: &[u8],
     version: Version,
 ) -> Result<(Option<Vec<u8>>, StateProof), StateFault> {
-    let reader = Unsized(reader);
+    let reader = ProofReader {
+        store,
+        leaf: RefCell::new(None),
+    };
     let tree = Tree::new(&reader);
     let (value, proof) = tree.get_with_proof(key_hash(key), version).map_err(fault)?;
-    Ok((value, export_proof(&proof)?))
+    let proof = export_proof(&proof)?;
+    // The stored value must be the one the leaf commits to.
+    if let (Some(v), Some(leaf)) = (&value, &proof.leaf) {
+        if crypto::sha256(v) != leaf.value_hash {
+            return Err(fault("the value stored with a leaf does not match its hash"));
+        }
+    }
+    Ok((value, proof))
 }
 
 /// The root of a tree built from scratch over `entries` (committed keys
@@ -202,24 +317,30 @@ pub struct MemoryState {
     /// The key-value state.
     pub kv: BTreeMap<Vec<u8>, Vec<u8>>,
     nodes: BTreeMap<NodeKey, Node>,
-    values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
+    leaf_values: BTreeMap<NodeKey, Vec<u8>>,
 }
 
 impl MemoryState {
     /// Applies a block's writes and tree batch.
-    pub fn apply(&mut self, writes: &WriteSet, batch: &TreeUpdateBatch) {
+    pub fn apply(&mut self, writes: &WriteSet, batch: &TreeBatch) {
         for (k, v) in writes {
             match v {
                 Some(v) => self.kv.insert(k.clone(), v.clone()),
                 None => self.kv.remove(k),
             };
         }
-        for (k, n) in batch.node_batch.nodes() {
+        for (k, n) in batch.update.node_batch.nodes() {
             self.nodes.insert(k.clone(), n.clone());
         }
-        for ((version, kh), v) in batch.node_batch.values() {
-            self.values.insert((*kh, *version), v.clone());
+        for (k, v) in &batch.leaf_values {
+            self.leaf_values.insert(k.clone(), v.clone());
         }
+    }
+}
+
+impl TreeStore for MemoryState {
+    fn leaf_value(&self, key: &NodeKey) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.leaf_values.get(key).cloned())
     }
 }
 
@@ -235,14 +356,10 @@ impl TreeReader for MemoryState {
     }
     fn get_value_option(
         &self,
-        max_version: Version,
-        key_hash: KeyHash,
+        _max_version: Version,
+        _key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
-            .values
-            .range((key_hash, 0)..=(key_hash, max_version))
-            .next_back()
-            .and_then(|(_, v)| v.clone()))
+        anyhow::bail!("tree values are read through a proof reader")
     }
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
         anyhow::bail!("the ledger never restores a tree from leaves")
@@ -370,7 +487,11 @@ mod tests {
             .collect();
         let (root, batch) = commit_writes(&mem, 0, &mut writes).unwrap();
         mem.apply(&writes, &batch);
-        let tree = Tree::new(&mem);
+        let reader = ProofReader {
+            store: &mem,
+            leaf: RefCell::new(None),
+        };
+        let tree = Tree::new(&reader);
         for i in 0..1000u32 {
             let key = committed_key(i);
             let (value, proof) = tree.get_with_proof(key_hash(&key), 0).unwrap();

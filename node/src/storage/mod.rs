@@ -913,11 +913,7 @@ struct ReplayState {
 }
 
 impl ReplayState {
-    fn apply(
-        &self,
-        writes: WriteSet,
-        update: &jmt::storage::TreeUpdateBatch,
-    ) -> Result<(), sled::Error> {
+    fn apply(&self, writes: WriteSet, update: &ledger::TreeBatch) -> Result<(), sled::Error> {
         let mut batch = sled::Batch::default();
         for (k, v) in writes {
             match v {
@@ -941,15 +937,21 @@ impl jmt::storage::TreeReader for ReplayState {
     }
     fn get_value_option(
         &self,
-        max_version: jmt::Version,
-        kh: jmt::KeyHash,
+        _max_version: jmt::Version,
+        _kh: jmt::KeyHash,
     ) -> anyhow::Result<Option<jmt::OwnedValue>> {
-        tree::get_value(&self.tree, max_version, kh)
+        anyhow::bail!("the audit replays nodes and never reads values from the tree")
     }
     fn get_rightmost_leaf(
         &self,
     ) -> anyhow::Result<Option<(jmt::storage::NodeKey, jmt::storage::LeafNode)>> {
         anyhow::bail!("the audit never restores a tree from leaves")
+    }
+}
+
+impl ledger::TreeStore for ReplayState {
+    fn leaf_value(&self, k: &jmt::storage::NodeKey) -> anyhow::Result<Option<Vec<u8>>> {
+        tree::get_leaf_value(&self.tree, k)
     }
 }
 
@@ -991,7 +993,7 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<CreditRecord>, u64), StoreError> {
         let total = self
-            .state::<ledger::CreditTally>(&keys::credit_count(uscc))?
+            .state::<ledger::CreditCommitment>(&keys::credit_count(uscc))?
             .map_or(0, |t| t.count);
         let prefix = keys::credits(uscc);
         let rows = self.state_scan::<ledger::CreditEntry>(&prefix, true, skip, limit)?;
