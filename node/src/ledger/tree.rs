@@ -70,10 +70,15 @@ pub struct TreeBatch {
     pub leaf_values: BTreeMap<NodeKey, Vec<u8>>,
 }
 
-fn is_prefix(short: &NodeKey, long: &NodeKey) -> bool {
-    let (a, b) = (short.nibble_path(), long.nibble_path());
-    a.num_nibbles() <= b.num_nibbles()
-        && (0..a.num_nibbles()).all(|i| a.get_nibble(i) == b.get_nibble(i))
+/// True if the node lies on the path of `kh` (its path is a prefix of the
+/// key hash's nibbles).
+fn on_line(node: &NodeKey, kh: &KeyHash) -> bool {
+    let p = node.nibble_path();
+    (0..p.num_nibbles()).all(|i| {
+        let byte = kh.0[i / 2];
+        let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+        u8::from(p.get_nibble(i)) == nibble
+    })
 }
 
 /// Pairs each new leaf with its value: the value written in this block, or
@@ -93,15 +98,19 @@ fn leaf_values<S: TreeStore + ?Sized>(
             out.insert(nk.clone(), (*v).clone());
             continue;
         }
+        // The old leaf is the deepest stale node on the key's path line:
+        // the nodes above it that also left the tree are interior ones.
+        let old = update
+            .stale_node_index_batch
+            .iter()
+            .map(|s| &s.node_key)
+            .filter(|s| on_line(s, &leaf.key_hash()))
+            .max_by_key(|s| s.nibble_path().num_nibbles());
         let mut found = None;
-        for stale in &update.stale_node_index_batch {
-            if !is_prefix(&stale.node_key, nk) && !is_prefix(nk, &stale.node_key) {
-                continue;
-            }
-            if let Some(Node::Leaf(old)) = base.get_node_option(&stale.node_key).map_err(fault)? {
-                if old.key_hash() == leaf.key_hash() {
-                    found = base.leaf_value(&stale.node_key).map_err(fault)?;
-                    break;
+        if let Some(old) = old {
+            if let Some(Node::Leaf(l)) = base.get_node_option(old).map_err(fault)? {
+                if l.key_hash() == leaf.key_hash() {
+                    found = base.leaf_value(old).map_err(fault)?;
                 }
             }
         }
