@@ -31,7 +31,9 @@ done
 [[ "$RECORDS" =~ ^[0-9]+$ ]] || { echo "error: --records must be a number" >&2; exit 2; }
 [[ "$IN_FLIGHT" =~ ^[0-9]+$ ]] || { echo "error: --max-in-flight must be a number" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "error: python3 is required" >&2; exit 1; }
-(cd "$ROOT" && cargo build --release --locked -p deltachain-node -p deltachain-client --bins >&2)
+if [ -z "${BENCH_BIN:-}" ]; then
+    (cd "$ROOT" && cargo build --release --locked -p deltachain-node -p deltachain-client --bins >&2)
+fi
 
 declare -A PID
 cleanup() {

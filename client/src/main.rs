@@ -1107,7 +1107,7 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
             let ip_id = deltachain_protocol::validate::normalize_ip_id(&ip_id);
             deltachain_protocol::ip_id(&ip_id, None).map_err(|e| usage(e.to_string()))?;
             let (_, answer) = client.ip_proven(&ip_id, height).await?;
-            let (v, record) = verify_ip(&answer, &ip_id, &g)
+            let (v, record, pledgee) = verify_ip(&answer, &ip_id, &g)
                 .map_err(|e| not_verified(json_out, json!({"ip_id": ip_id}), e))?;
             let day = deltachain_protocol::Date::from_unix_ms(v.time_ms);
             if json_out {
@@ -1116,6 +1116,7 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
                     json!({"verified": true, "ip_id": ip_id, "height": v.height, "registered": record.is_some(),
                         "owner": record.as_ref().map(|r| &r.owner),
                         "active_pledge": record.as_ref().and_then(|r| r.active_pledge(day)),
+                        "pledgee": pledgee.as_ref().map(|m| &m.name),
                         "signers": v.signers, "validators": v.validators})
                 );
                 return Ok(());
@@ -1130,7 +1131,8 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
                     let pledge = match r.active_pledge(day) {
                         None => "no active pledge".to_string(),
                         Some(p) => format!(
-                            "pledged to {} for {} until {} (contract {}, transaction {})",
+                            "pledged to {} ({}) for {} until {} (contract {}, transaction {})",
+                            pledgee.as_ref().map_or("a former member", |m| m.name.as_str()),
                             p.pledgee,
                             fen_to_yuan(p.amount_fen),
                             p.until,

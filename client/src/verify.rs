@@ -191,13 +191,19 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// Verifies an answer about an IP right and returns the proven record
-/// (`None`: proven not registered).
+/// (`None`: proven not registered) and, when it carries a pledge, the
+/// pledgee's proven member record (`None` if the pledgee has since left).
 pub fn verify_ip(
     answer: &StateAnswer,
     ip_id: &str,
     genesis: &Genesis,
-) -> Result<(VerifiedState, Option<IpRecord>), VerifyError> {
-    let v = verify_state(answer, &[state::keys::ip(ip_id)], genesis)?;
+) -> Result<(VerifiedState, Option<IpRecord>, Option<Member>), VerifyError> {
+    let ip_key = state::keys::ip(ip_id);
+    let first = StateAnswer {
+        entries: answer.entries.iter().take(1).cloned().collect(),
+        ..answer.clone()
+    };
+    let v = verify_state(&first, std::slice::from_ref(&ip_key), genesis)?;
     let record: Option<IpRecord> = decode(answer, "IP record")?;
     if let Some(r) = &record {
         if r.ip_id != ip_id {
@@ -207,7 +213,21 @@ pub fn verify_ip(
             )));
         }
     }
-    Ok((v, record))
+    // The pledgee's key comes from the proven record; the member entry
+    // must be for exactly that key.
+    let pledgee = match record.as_ref().and_then(|r| r.pledge.as_ref()) {
+        None => {
+            verify_state(answer, &[ip_key], genesis)?;
+            None
+        }
+        Some(p) => {
+            verify_state(answer, &[ip_key, state::keys::member(&p.pledgee)], genesis)?;
+            answer.entries[1]
+                .decode::<Member>("member")
+                .map_err(|e| VerifyError::Failed(format!("the proven pledgee does not decode: {e}")))?
+        }
+    };
+    Ok((v, record, pledgee))
 }
 
 /// Verifies an answer about a member key (`None`: proven not a member).

@@ -90,7 +90,7 @@ fn verify_ip_proves_pledges_absence_and_the_past() {
     let (code, out, err) = dev.cli_as("bank-hefei", &["verify", "ip", PATENT, "--genesis", g]);
     assert_eq!(code, 0, "{out}{err}");
     let shanghai = dev.keypair("bank-shanghai").public().to_hex();
-    assert!(out.contains(&format!("pledged to {shanghai}")), "{out}");
+    assert!(out.contains(&format!("pledged to bank-shanghai ({shanghai})")), "{out}");
     assert!(out.contains("until 2030-06-30"), "{out}");
 
     // The past: before the pledge the right was free.

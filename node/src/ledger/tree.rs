@@ -70,15 +70,8 @@ pub struct TreeBatch {
     pub leaf_values: BTreeMap<NodeKey, Vec<u8>>,
 }
 
-/// True if the node lies on the path of `kh` (its path is a prefix of the
-/// key hash's nibbles).
-fn on_line(node: &NodeKey, kh: &KeyHash) -> bool {
-    let p = node.nibble_path();
-    (0..p.num_nibbles()).all(|i| {
-        let byte = kh.0[i / 2];
-        let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
-        u8::from(p.get_nibble(i)) == nibble
-    })
+fn fault(e: impl std::fmt::Display) -> StateFault {
+    StateFault(format!("state tree: {e}"))
 }
 
 /// Pairs each new leaf with its value: the value written in this block, or
@@ -89,27 +82,31 @@ fn on_line(node: &NodeKey, kh: &KeyHash) -> bool {
 fn leaf_values<S: TreeStore + ?Sized>(
     base: &S,
     update: &TreeUpdateBatch,
-    written: &BTreeMap<KeyHash, &Vec<u8>>,
+    written: &BTreeMap<KeyHash, Vec<u8>>,
 ) -> Result<BTreeMap<NodeKey, Vec<u8>>, StateFault> {
+    // Stale nodes by path: at most one per path left the tree.
+    let stale: BTreeMap<Vec<u8>, &NodeKey> = update
+        .stale_node_index_batch
+        .iter()
+        .map(|s| (path_bytes(s.node_key.nibble_path()), &s.node_key))
+        .collect();
     let mut out = BTreeMap::new();
     for (nk, node) in update.node_batch.nodes() {
         let Node::Leaf(leaf) = node else { continue };
-        if let Some(v) = written.get(&leaf.key_hash()) {
-            out.insert(nk.clone(), (*v).clone());
+        let kh = leaf.key_hash();
+        if let Some(v) = written.get(&kh) {
+            out.insert(nk.clone(), v.clone());
             continue;
         }
-        // The old leaf is the deepest stale node on the key's path line:
-        // the nodes above it that also left the tree are interior ones.
-        let old = update
-            .stale_node_index_batch
-            .iter()
-            .map(|s| &s.node_key)
-            .filter(|s| on_line(s, &leaf.key_hash()))
-            .max_by_key(|s| s.nibble_path().num_nibbles());
+        // The old leaf is the deepest stale node on the key's path: the
+        // nodes above it that also left the tree are interior ones.
+        let old = (0..=64)
+            .rev()
+            .find_map(|depth| stale.get(&prefix_bytes(&kh, depth)).copied());
         let mut found = None;
         if let Some(old) = old {
             if let Some(Node::Leaf(l)) = base.get_node_option(old).map_err(fault)? {
-                if l.key_hash() == leaf.key_hash() {
+                if l.key_hash() == kh {
                     found = base.leaf_value(old).map_err(fault)?;
                 }
             }
@@ -120,8 +117,28 @@ fn leaf_values<S: TreeStore + ?Sized>(
     Ok(out)
 }
 
-fn fault(e: impl std::fmt::Display) -> StateFault {
-    StateFault(format!("state tree: {e}"))
+/// A nibble path as (count, packed nibbles), comparable with [`prefix_bytes`].
+pub(crate) fn path_bytes(p: &jmt::storage::NibblePath) -> Vec<u8> {
+    let n = p.num_nibbles();
+    let mut out = Vec::with_capacity(1 + n.div_ceil(2));
+    out.push(n as u8);
+    for i in (0..n).step_by(2) {
+        let hi = u8::from(p.get_nibble(i));
+        let lo = if i + 1 < n { u8::from(p.get_nibble(i + 1)) } else { 0 };
+        out.push(hi << 4 | lo);
+    }
+    out
+}
+
+/// The first `depth` nibbles of a key hash, encoded like [`path_bytes`].
+fn prefix_bytes(kh: &KeyHash, depth: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + depth.div_ceil(2));
+    out.push(depth as u8);
+    out.extend_from_slice(&kh.0[..depth / 2]);
+    if depth % 2 == 1 {
+        out.push(kh.0[depth / 2] & 0xf0);
+    }
+    out
 }
 
 /// Adds the digest of the block's uncommitted writes to `writes` and puts
@@ -132,15 +149,24 @@ pub fn commit_writes<S: LedgerState + ?Sized>(
     version: Version,
     writes: &mut WriteSet,
 ) -> Result<(Hash, TreeBatch), StateFault> {
-    let others: Vec<(&Vec<u8>, &Option<Vec<u8>>)> =
-        writes.iter().filter(|(k, _)| !keys::committed(k)).collect();
+    // One pass sorts the writes into the tree's and the others.
+    let mut others: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = Vec::with_capacity(writes.len());
+    let mut set: Vec<(KeyHash, Option<OwnedValue>)> = Vec::new();
+    for (k, v) in writes.iter() {
+        if keys::committed(k) {
+            set.push((key_hash(k), v.clone()));
+        } else {
+            others.push((k, v));
+        }
+    }
     let prev = base.get(keys::OTHER_WRITES)?.unwrap_or_default();
     let digest = crypto::sha256_parts(&[&prev, &version.to_be_bytes(), &codec::encode(&others)]);
-    writes.insert(keys::OTHER_WRITES.to_vec(), Some(digest.0.to_vec()));
-    let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+    let digest = digest.0.to_vec();
+    set.push((key_hash(keys::OTHER_WRITES), Some(digest.clone())));
+    writes.insert(keys::OTHER_WRITES.to_vec(), Some(digest));
+    let written: BTreeMap<KeyHash, Vec<u8>> = set
         .iter()
-        .filter(|(k, _)| keys::committed(k))
-        .map(|(k, v)| (key_hash(k), v.clone()))
+        .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.clone())))
         .collect();
     let reader = Unsized(base);
     let tree = Tree::new(&reader);
@@ -159,11 +185,6 @@ pub fn commit_writes<S: LedgerState + ?Sized>(
     } else {
         tree.put_value_set(set, version).map_err(fault)?
     };
-    let written: BTreeMap<KeyHash, &Vec<u8>> = writes
-        .iter()
-        .filter(|(k, _)| keys::committed(k))
-        .filter_map(|(k, v)| v.as_ref().map(|v| (key_hash(k), v)))
-        .collect();
     let leaf_values = leaf_values(base, &batch, &written)?;
     Ok((
         Hash(root.0),
@@ -484,6 +505,56 @@ mod tests {
                 prop_assert!(p.verify(&root, &key2, None).is_ok());
             } else {
                 prop_assert!(verdict.is_err(), "part {} accepted", part);
+            }
+        }
+    }
+
+    /// Thousands of keys over several blocks, with updates and deletions:
+    /// every present key proves its value and every absent one its absence
+    /// at every height, against the root recomputed from scratch.
+    #[test]
+    fn thousands_of_keys_prove_presence_and_absence() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut blocks = Vec::new();
+        for b in 0..4 {
+            let n = if b == 0 { 4000 } else { 800 };
+            blocks.push(
+                (0..n)
+                    .map(|_| {
+                        let k = (next() % 6000) as u32;
+                        let v = (next() % 5 != 0).then(|| (next() % 256) as u8);
+                        (k, v)
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let mut mem = MemoryState::default();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for (h, block) in blocks.iter().enumerate() {
+            let mut writes = WriteSet::new();
+            for (k, v) in block {
+                writes.insert(committed_key(*k), v.map(|b| vec![b; 3]));
+            }
+            let (root, batch) = commit_writes(&mem, h as Version, &mut writes).unwrap();
+            mem.apply(&writes, &batch);
+            for (k, v) in &writes {
+                match v {
+                    Some(v) => model.insert(k.clone(), v.clone()),
+                    None => model.remove(k),
+                };
+            }
+            assert_eq!(root_from_scratch(model.clone()).unwrap(), root);
+            for i in 0..6000u32 {
+                let key = committed_key(i);
+                let (value, proof) = prove(&mem, &key, h as Version).unwrap();
+                assert_eq!(value.as_ref(), model.get(&key), "key {i} at {h}");
+                proof.verify(&root, &key, value.as_deref()).unwrap();
             }
         }
     }

@@ -3,8 +3,8 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `J` | borsh(node key) | borsh(node); for a leaf, then `1` and its key's value |
-//! | `Z` | version (u64 BE) | the keys of the nodes that left the tree at that version |
+//! | `J` | version (u64 BE), nibble count, path bytes | borsh(node); for a leaf, then `1` and its key's value |
+//! | `Z` | version (u64 BE) | the `J` keys of the nodes that left the tree at that version |
 //!
 //! Values live beside their leaves (see [`crate::ledger::tree`]), so the
 //! tree adds one item per new node and one per block, nothing per key:
@@ -27,9 +27,14 @@ use crate::ledger::{TreeBatch, TreeStore};
 
 use super::{Store, StoreError};
 
+/// `J`, the version big-endian, the number of nibbles, the path's bytes:
+/// a block's new nodes sort together after every older block's, so sled
+/// appends them at the end of the key space instead of splitting pages in
+/// the middle of it.
 fn node_key(k: &NodeKey) -> Vec<u8> {
     let mut out = vec![b'J'];
-    borsh::to_writer(&mut out, k).expect("encoding to a vec cannot fail");
+    out.extend_from_slice(&k.version().to_be_bytes());
+    out.extend_from_slice(&crate::ledger::tree::path_bytes(k.nibble_path()));
     out
 }
 
@@ -49,7 +54,7 @@ pub(super) fn apply(batch: &mut sled::Batch, tree: &TreeBatch) {
     let mut groups: std::collections::BTreeMap<Version, Vec<u8>> = Default::default();
     for s in &update.stale_node_index_batch {
         let list = groups.entry(s.stale_since_version).or_default();
-        let key = borsh::to_vec(&s.node_key).expect("encoding to a vec cannot fail");
+        let key = node_key(&s.node_key);
         list.extend_from_slice(&(key.len() as u16).to_le_bytes());
         list.extend_from_slice(&key);
     }
@@ -221,10 +226,7 @@ impl Store {
                     .ok_or_else(|| corrupt("truncated"))?;
                 let nk = rest.get(2..2 + len).ok_or_else(|| corrupt("truncated"))?;
                 rest = &rest[2 + len..];
-                let mut j = Vec::with_capacity(1 + nk.len());
-                j.push(b'J');
-                j.extend_from_slice(nk);
-                batch.remove(j);
+                batch.remove(nk);
                 n += 1;
             }
             batch.remove(k);
