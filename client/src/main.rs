@@ -989,8 +989,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Verify(VerifyArgs {
-            what: Some(what),
-            ..
+            what: Some(what), ..
         }) => verify_state_cmd(&client, what, json_out).await?,
         Command::Verify(VerifyArgs {
             what: None,
@@ -1088,12 +1087,8 @@ fn not_verified(json_out: bool, what: Value, e: impl std::fmt::Display) -> Failu
 /// against the genesis validators.
 async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> Result<(), Failure> {
     use deltachain_client::verify::{verify_enterprise, verify_ip, verify_member, VerifiedState};
-    let certified = |v: &VerifiedState| {
-        format!(
-            "certified by {} of {} validators",
-            v.signers, v.validators
-        )
-    };
+    let certified =
+        |v: &VerifiedState| format!("certified by {} of {} validators", v.signers, v.validators);
     match what {
         VerifyCmd::Tx { hash, genesis } => {
             return run_verify_tx(client, hash, genesis, json_out).await;
@@ -1128,10 +1123,11 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
                     certified(&v)
                 ),
                 Some(r) => {
-                    let pledge = match r.active_pledge(day) {
-                        None => "no active pledge".to_string(),
-                        Some(p) => format!(
-                            "pledged to {} ({}) for {} until {} (contract {}, transaction {})",
+                    let pledge =
+                        match r.active_pledge(day) {
+                            None => "no active pledge".to_string(),
+                            Some(p) => format!(
+                            "pledged to {} ({}) for {} CNY until {} (contract {}, transaction {})",
                             pledgee.as_ref().map_or("a former member", |m| m.name.as_str()),
                             p.pledgee,
                             fen_to_yuan(p.amount_fen),
@@ -1139,7 +1135,7 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
                             p.contract,
                             p.tx_hash
                         ),
-                    };
+                        };
                     out!(
                         "verified at height {}: {ip_id} \u{300c}{}\u{300d} owner {}, {pledge}",
                         v.height,
@@ -1156,7 +1152,8 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
             height,
         } => {
             let g = load_genesis(&genesis)?;
-            let key = deltachain_protocol::PublicKey::from_hex(&public_key).map_err(|e| usage(format!("public key: {e}")))?;
+            let key = deltachain_protocol::PublicKey::from_hex(&public_key)
+                .map_err(|e| usage(format!("public key: {e}")))?;
             let (_, answer) = client.member_proven(&key, height).await?;
             let (v, member) = verify_member(&answer, &key, &g)
                 .map_err(|e| not_verified(json_out, json!({"public_key": key}), e))?;
@@ -1220,7 +1217,15 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
             );
             if !records.is_empty() {
                 table(
-                    &["#", "kind", "reference", "amount (yuan)", "date", "status", "reporter"],
+                    &[
+                        "#",
+                        "kind",
+                        "reference",
+                        "amount (yuan)",
+                        "date",
+                        "status",
+                        "reporter",
+                    ],
                     records
                         .iter()
                         .enumerate()
@@ -1229,7 +1234,10 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
                                 i.to_string(),
                                 r.record.kind.to_string(),
                                 r.record.reference.clone(),
-                                r.record.amount_fen.map(fen_to_yuan).unwrap_or_else(|| "-".into()),
+                                r.record
+                                    .amount_fen
+                                    .map(fen_to_yuan)
+                                    .unwrap_or_else(|| "-".into()),
                                 r.record.date.to_string(),
                                 if r.withdrawn() {
                                     "withdrawn".into()

@@ -222,9 +222,9 @@ pub fn verify_ip(
         }
         Some(p) => {
             verify_state(answer, &[ip_key, state::keys::member(&p.pledgee)], genesis)?;
-            answer.entries[1]
-                .decode::<Member>("member")
-                .map_err(|e| VerifyError::Failed(format!("the proven pledgee does not decode: {e}")))?
+            answer.entries[1].decode::<Member>("member").map_err(|e| {
+                VerifyError::Failed(format!("the proven pledgee does not decode: {e}"))
+            })?
         }
     };
     Ok((v, record, pledgee))

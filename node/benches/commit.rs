@@ -81,11 +81,7 @@ fn bench(c: &mut Criterion) {
                     .unwrap();
                 let cert = chain.certify(executed.block.header.height, executed.block.hash());
                 store
-                    .commit_block(
-                        &executed.block,
-                        &cert,
-                        &executed.outcome,
-                    )
+                    .commit_block(&executed.block, &cert, &executed.outcome)
                     .unwrap();
             },
             BatchSize::PerIteration,

@@ -13,14 +13,12 @@ fn key(i: u64) -> Vec<u8> {
 /// A tree of `n` keys built in blocks of 50,000.
 fn tree(n: u64) -> MemoryState {
     let mut mem = MemoryState::default();
-    let mut version = 0;
-    for start in (0..n).step_by(50_000) {
+    for (version, start) in (0..n).step_by(50_000).enumerate() {
         let mut w: WriteSet = (start..(start + 50_000).min(n))
             .map(|i| (key(i), Some(vec![7u8; 100])))
             .collect();
-        let (_, batch) = commit_writes(&mem, version, &mut w).unwrap();
+        let (_, batch) = commit_writes(&mem, version as u64, &mut w).unwrap();
         mem.apply(&w, &batch);
-        version += 1;
     }
     mem
 }

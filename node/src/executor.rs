@@ -254,12 +254,7 @@ pub fn build_block(
         tx_hashes.push(hash);
     }
     let time_ms = now_ms.max(tip.time_ms + 1);
-    let outcome = ledger::execute_block(
-        state,
-        BlockContext { height, time_ms },
-        &txs,
-        &tx_hashes,
-    )?;
+    let outcome = ledger::execute_block(state, BlockContext { height, time_ms }, &txs, &tx_hashes)?;
     let header = BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height,

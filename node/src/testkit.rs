@@ -133,11 +133,7 @@ impl TestChain {
         )
         .expect("test block builds");
         let cert = self.certify(executed.block.header.height, executed.block.hash());
-        store.commit_block(
-            &executed.block,
-            &cert,
-            &executed.outcome,
-        )?;
+        store.commit_block(&executed.block, &cert, &executed.outcome)?;
         Ok(executed)
     }
 }

@@ -225,7 +225,12 @@ mod tests {
         for (n, item) in all.iter().enumerate() {
             push_peak(&mut peaks, n as u64, item);
             assert_eq!(peaks.len(), (n as u64 + 1).count_ones() as usize);
-            assert_eq!(root_from_peaks(&peaks), root(&all[..=n]), "{} leaves", n + 1);
+            assert_eq!(
+                root_from_peaks(&peaks),
+                root(&all[..=n]),
+                "{} leaves",
+                n + 1
+            );
         }
     }
 

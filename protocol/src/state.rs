@@ -503,7 +503,14 @@ mod tests {
         for k in [&b"mn/x"[..], b"iph/x/", b"ekr/ab", b"cg/a", b"c/a", b"cc/a"] {
             assert!(!keys::committed(k), "{}", String::from_utf8_lossy(k));
         }
-        for k in [&b"m/ab"[..], b"ip/ZL1", b"ek/9131", b"cs/c1", b"cn/9131", b"x/"] {
+        for k in [
+            &b"m/ab"[..],
+            b"ip/ZL1",
+            b"ek/9131",
+            b"cs/c1",
+            b"cn/9131",
+            b"x/",
+        ] {
             assert!(keys::committed(k));
         }
     }

@@ -83,14 +83,20 @@ fn verify_ip_proves_pledges_absence_and_the_past() {
     let (code, out, err) = dev.cli_as("bank-hefei", &["verify", "ip", PATENT, "--genesis", g]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("verified at height"), "{out}");
-    assert!(out.contains(&format!("owner {ENT}, no active pledge")), "{out}");
+    assert!(
+        out.contains(&format!("owner {ENT}, no active pledge")),
+        "{out}"
+    );
     assert!(out.contains("固态锂电池隔膜"), "{out}");
 
     let pledged = pledge(&dev);
     let (code, out, err) = dev.cli_as("bank-hefei", &["verify", "ip", PATENT, "--genesis", g]);
     assert_eq!(code, 0, "{out}{err}");
     let shanghai = dev.keypair("bank-shanghai").public().to_hex();
-    assert!(out.contains(&format!("pledged to bank-shanghai ({shanghai})")), "{out}");
+    assert!(
+        out.contains(&format!("pledged to bank-shanghai ({shanghai})")),
+        "{out}"
+    );
     assert!(out.contains("until 2030-06-30"), "{out}");
 
     // The past: before the pledge the right was free.
@@ -100,7 +106,10 @@ fn verify_ip_proves_pledges_absence_and_the_past() {
         &["verify", "ip", PATENT, "--genesis", g, "--height", &before],
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("verified at height {before}:")), "{out}");
+    assert!(
+        out.contains(&format!("verified at height {before}:")),
+        "{out}"
+    );
     assert!(out.contains("no active pledge"), "{out}");
 
     // Absence is proven too.
@@ -125,7 +134,13 @@ fn verify_ip_proves_pledges_absence_and_the_past() {
         assert_eq!(status, code, "{path}: {}", String::from_utf8_lossy(&body));
     }
     // Unsigned, a proof is refused like the read itself.
-    let (status, _) = http(&dev.url, "GET", &format!("/v1/ip/{PATENT}?proof=true"), None).unwrap();
+    let (status, _) = http(
+        &dev.url,
+        "GET",
+        &format!("/v1/ip/{PATENT}?proof=true"),
+        None,
+    )
+    .unwrap();
     assert_eq!(status, 401);
 }
 
@@ -188,11 +203,19 @@ fn verify_enterprise_records_and_members() {
     assert!(err.contains("consent"), "{err}");
 
     let shanghai = dev.keypair("bank-shanghai").public().to_hex();
-    let (code, out, err) = dev.cli_as("bank-hefei", &["verify", "member", &shanghai, "--genesis", g]);
+    let (code, out, err) = dev.cli_as(
+        "bank-hefei",
+        &["verify", "member", &shanghai, "--genesis", g],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("is member bank-shanghai with roles"), "{out}");
-    let stranger = deltachain_protocol::Keypair::from_secret([77; 32]).public().to_hex();
-    let (code, out, err) = dev.cli_as("bank-hefei", &["verify", "member", &stranger, "--genesis", g]);
+    let stranger = deltachain_protocol::Keypair::from_secret([77; 32])
+        .public()
+        .to_hex();
+    let (code, out, err) = dev.cli_as(
+        "bank-hefei",
+        &["verify", "member", &stranger, "--genesis", g],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("is not a member"), "{out}");
 
@@ -205,7 +228,13 @@ fn verify_enterprise_records_and_members() {
     std::fs::write(&path, foreign.to_string()).unwrap();
     let (code, out, err) = dev.cli_as(
         "bank-hefei",
-        &["verify", "member", &shanghai, "--genesis", path.to_str().unwrap()],
+        &[
+            "verify",
+            "member",
+            &shanghai,
+            "--genesis",
+            path.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("NOT VERIFIED"), "{err}");

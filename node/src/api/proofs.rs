@@ -97,10 +97,12 @@ pub fn credits(
     height: Option<u64>,
 ) -> Result<(StateAnswer, Vec<ProvenCredit>), ApiError> {
     let answer = answer(s, height, &[keys::credit_commitment(uscc)])?;
-    let corrupt = |m: String| ApiError::from(crate::storage::StoreError::Corrupt {
-        path: String::new(),
-        detail: m,
-    });
+    let corrupt = |m: String| {
+        ApiError::from(crate::storage::StoreError::Corrupt {
+            path: String::new(),
+            detail: m,
+        })
+    };
     let count = answer.entries[0]
         .decode::<CreditCommitment>("credit commitment")
         .map_err(|e| corrupt(e.to_string()))?
@@ -119,12 +121,15 @@ pub fn credits(
         .state_scan::<CreditEntry>(&keys::credits(uscc), false, 0, count as usize)?;
     let mut out = Vec::with_capacity(rows.len());
     for (_, e) in rows {
-        let (tx, receipt) = s
-            .store
-            .tx_at(e.height, e.index)?
-            .ok_or_else(|| corrupt(format!("credit record of {uscc} points at a missing transaction")))?;
+        let (tx, receipt) = s.store.tx_at(e.height, e.index)?.ok_or_else(|| {
+            corrupt(format!(
+                "credit record of {uscc} points at a missing transaction"
+            ))
+        })?;
         let deltachain_protocol::Payload::Credit(record) = tx.tx.payload else {
-            return Err(corrupt(format!("credit record of {uscc} points at another kind of transaction")));
+            return Err(corrupt(format!(
+                "credit record of {uscc} points at another kind of transaction"
+            )));
         };
         out.push(ProvenCredit {
             tx_hash: receipt.tx_hash,

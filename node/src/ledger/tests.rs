@@ -113,7 +113,9 @@ impl World {
     }
 
     fn ip(&self, id: &str) -> Option<IpRecord> {
-        self.state.kv.get(&keys::ip(id))
+        self.state
+            .kv
+            .get(&keys::ip(id))
             .map(|b| codec::decode(b, 1 << 20, "ip").unwrap())
     }
 
@@ -313,13 +315,7 @@ fn nonces_must_be_next() {
     );
     // Replaying a committed transaction is invalid too.
     w.block(vec![tx1.clone()]);
-    let e = execute_block(
-        &w.state,
-        ctx,
-        std::slice::from_ref(&tx1),
-        &[tx1.hash()],
-    )
-    .unwrap_err();
+    let e = execute_block(&w.state, ctx, std::slice::from_ref(&tx1), &[tx1.hash()]).unwrap_err();
     assert!(matches!(e, BlockError::Invalid(_)));
 }
 
@@ -526,13 +522,7 @@ fn overlay_execution_leaves_base_untouched() {
         height: 1,
         time_ms: 1_790_000_000_000,
     };
-    let out = execute_block(
-        &w.state,
-        ctx,
-        std::slice::from_ref(&tx),
-        &[tx.hash()],
-    )
-    .unwrap();
+    let out = execute_block(&w.state, ctx, std::slice::from_ref(&tx), &[tx.hash()]).unwrap();
     assert!(!out.writes.is_empty());
     assert_eq!(w.state.kv, before);
 }
@@ -662,7 +652,8 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
         *c = c.consent.clone().sign(&w.keys["ent-a"]);
     }
     assert!(reason(w.one("bank-shanghai", other_chain)).contains("for chain"));
-    let rec: ConsentRecord = codec::decode(&w.state.kv[&keys::consent("c1")], 1 << 20, "c").unwrap();
+    let rec: ConsentRecord =
+        codec::decode(&w.state.kv[&keys::consent("c1")], 1 << 20, "c").unwrap();
     let bound = w.keys["ent-a"].public();
     assert!(rec.active(date("2026-11-27"), Some(&bound)));
     assert!(
@@ -689,7 +680,8 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
             .outcome,
         Outcome::Applied
     );
-    let rec: ConsentRecord = codec::decode(&w.state.kv[&keys::consent("c1")], 1 << 20, "c").unwrap();
+    let rec: ConsentRecord =
+        codec::decode(&w.state.kv[&keys::consent("c1")], 1 << 20, "c").unwrap();
     assert!(!rec.active(date("2026-11-27"), Some(&bound)));
     assert!(
         reason(w.one("bank-nanjing", Payload::ConsentRevoke(revoke))).contains("already revoked")

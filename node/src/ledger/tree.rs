@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use deltachain_protocol::state::{keys, StateProof};
 use deltachain_protocol::{codec, crypto, Hash};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
-use std::cell::RefCell;
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use std::cell::RefCell;
 
 use super::{StateFault, StateRead, WriteSet};
 
@@ -124,7 +124,11 @@ pub(crate) fn path_bytes(p: &jmt::storage::NibblePath) -> Vec<u8> {
     out.push(n as u8);
     for i in (0..n).step_by(2) {
         let hi = u8::from(p.get_nibble(i));
-        let lo = if i + 1 < n { u8::from(p.get_nibble(i + 1)) } else { 0 };
+        let lo = if i + 1 < n {
+            u8::from(p.get_nibble(i + 1))
+        } else {
+            0
+        };
         out.push(hi << 4 | lo);
     }
     out
@@ -177,7 +181,10 @@ pub fn commit_writes<S: LedgerState + ?Sized>(
     // goes key by key. Both give the same tree: its shape depends only on
     // the keys it holds.
     let (root, batch) = if set.iter().all(|(_, v)| v.is_some()) {
-        let set = set.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        let set = set
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
         let (roots, batch) = tree
             .batch_put_value_sets(vec![set], None, version)
             .map_err(fault)?;
@@ -201,7 +208,9 @@ pub fn commit_writes<S: LedgerState + ?Sized>(
 /// byte, key hash, value hash), then a `u32` count of siblings, each a tag
 /// (0 empty, 1 interior with two child hashes, 2 leaf with key and value
 /// hash) that we hash as the tree does.
-pub fn export_proof(proof: &jmt::proof::SparseMerkleProof<TreeHasher>) -> Result<StateProof, StateFault> {
+pub fn export_proof(
+    proof: &jmt::proof::SparseMerkleProof<TreeHasher>,
+) -> Result<StateProof, StateFault> {
     use deltachain_protocol::state::{ProofLeaf, EMPTY_SUBTREE};
     let bytes = borsh::to_vec(proof).map_err(fault)?;
     let mut r = bytes.as_slice();
@@ -302,7 +311,9 @@ pub fn prove<R: TreeStore + ?Sized>(
     // The stored value must be the one the leaf commits to.
     if let (Some(v), Some(leaf)) = (&value, &proof.leaf) {
         if crypto::sha256(v) != leaf.value_hash {
-            return Err(fault("the value stored with a leaf does not match its hash"));
+            return Err(fault(
+                "the value stored with a leaf does not match its hash",
+            ));
         }
     }
     Ok((value, proof))
@@ -310,7 +321,9 @@ pub fn prove<R: TreeStore + ?Sized>(
 
 /// The root of a tree built from scratch over `entries` (committed keys
 /// and values): what `audit` compares with the stored root.
-pub fn root_from_scratch(entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Hash, StateFault> {
+pub fn root_from_scratch(
+    entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Result<Hash, StateFault> {
     let mem = MemoryState::default();
     let set: Vec<(KeyHash, Option<OwnedValue>)> = entries
         .into_iter()
@@ -499,7 +512,7 @@ mod tests {
             let verdict = proof.verify(&root2, &key2, value2.as_deref());
             // A flipped key may by chance name another absent key whose
             // path the same proof also covers: that claim is true.
-            if part == 1 && value.is_none() && mem.kv.get(&key2).is_none() {
+            if part == 1 && value.is_none() && !mem.kv.contains_key(&key2) {
                 let (v, p) = prove(&mem, &key2, 0).unwrap();
                 prop_assert_eq!(v, None);
                 prop_assert!(p.verify(&root, &key2, None).is_ok());
@@ -583,7 +596,8 @@ mod tests {
                 .verify(&root, &key, value.as_deref())
                 .unwrap();
         }
-        let absent = export_proof(&tree.get_with_proof(key_hash(b"ip/none"), 0).unwrap().1).unwrap();
+        let absent =
+            export_proof(&tree.get_with_proof(key_hash(b"ip/none"), 0).unwrap().1).unwrap();
         absent.verify(&root, b"ip/none", None).unwrap();
         assert!(absent.verify(&root, b"ip/none", Some(b"x")).is_err());
     }

@@ -435,7 +435,11 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         proof_window: config.storage.proof_window(),
     });
     if let Some(window) = config.storage.proof_window() {
-        tokio::spawn(prune_state_tree(store.clone(), window, shutdown_rx_for_pruner.clone()));
+        tokio::spawn(prune_state_tree(
+            store.clone(),
+            window,
+            shutdown_rx_for_pruner.clone(),
+        ));
     }
     shared.metrics.height.store(tip.height, Ordering::Relaxed);
 
@@ -1127,11 +1131,7 @@ impl Loop {
         let block = &executed.block;
         let height = block.header.height;
         store
-            .commit_block(
-                block,
-                cert,
-                &executed.outcome,
-            )
+            .commit_block(block, cert, &executed.outcome)
             .context("cannot commit the block to disk; stopping")?;
         store.wal_prune_below(height + 1)?;
         self.executed.clear();

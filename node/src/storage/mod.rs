@@ -12,7 +12,7 @@
 //! | `H` | block hash | height |
 //! | `S` | ledger state key | ledger state value |
 //! | `M` | `tip`, `genesis`, `format`, `pruned` | [`Tip`], genesis hash, layout, oldest state version |
-//! | `J` `V` `Z` `Y` | | the state tree's nodes, values and pruning indexes (see `tree.rs`) |
+//! | `J` `Z` | | the state tree's nodes (with the values beside their leaves) and its pruning index (see `tree.rs`) |
 //!
 //! Each transaction is stored once, under an append-order key (in chunks of
 //! 16, so that a block is a few sled items rather than thousands: sled's
@@ -855,7 +855,9 @@ impl Store {
                 }
             }
             root = out.state_root;
-            replay.apply(out.writes, &out.tree).map_err(|e| self.io(e))?;
+            replay
+                .apply(out.writes, &out.tree)
+                .map_err(|e| self.io(e))?;
             prev = hash;
         }
         if root != tip.state_root || prev != tip.hash {
@@ -894,8 +896,8 @@ impl Store {
                 committed.push((k[1..].to_vec(), v.to_vec()));
             }
         }
-        let rebuilt = ledger::tree::root_from_scratch(committed)
-            .map_err(|e| self.corrupt(e.to_string()))?;
+        let rebuilt =
+            ledger::tree::root_from_scratch(committed).map_err(|e| self.corrupt(e.to_string()))?;
         if rebuilt != tip.state_root {
             return Err(self.corrupt(format!(
                 "a state tree rebuilt from the stored state has root {rebuilt}, the tip says {}",

@@ -121,9 +121,7 @@ fn out_of_order_commit_is_refused() {
     let store = Store::open(dir.path(), &chain.genesis).unwrap();
     let e = chain.commit(&store, vec![]).unwrap();
     let cert = chain.certify(1, e.block.hash());
-    let err = store
-        .commit_block(&e.block, &cert, &e.outcome)
-        .unwrap_err();
+    let err = store.commit_block(&e.block, &cert, &e.outcome).unwrap_err();
     assert!(matches!(err, StoreError::OutOfOrder { got: 1, tip: 1 }));
 }
 
@@ -345,7 +343,10 @@ fn proofs_inside_the_window_and_pruning_outside_it() {
     let key = keys::credit_commitment(ENT);
     for n in 1..=12u64 {
         chain
-            .commit(&store, vec![loan(&chain, "bank-shanghai", n, &format!("SH-{n}"))])
+            .commit(
+                &store,
+                vec![loan(&chain, "bank-shanghai", n, &format!("SH-{n}"))],
+            )
             .unwrap();
     }
     let check = |h: u64, window: Option<u64>| -> Result<u64, ProofUnavailable> {
@@ -365,8 +366,14 @@ fn proofs_inside_the_window_and_pruning_outside_it() {
     let root = store.header(12).unwrap().unwrap().state_root;
     proof.verify(&root, &other, None).unwrap();
 
-    assert!(matches!(check(3, Some(4)), Err(ProofUnavailable::Pruned { .. })));
-    assert!(matches!(check(13, None), Err(ProofUnavailable::Future { .. })));
+    assert!(matches!(
+        check(3, Some(4)),
+        Err(ProofUnavailable::Pruned { .. })
+    ));
+    assert!(matches!(
+        check(13, None),
+        Err(ProofUnavailable::Future { .. })
+    ));
     let before = store.chain.scan_prefix(b"J").count();
     let mut rounds = 0;
     while store.prune_tree(8, 7).unwrap() > 0 {

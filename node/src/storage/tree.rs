@@ -18,8 +18,8 @@
 //! inside the window reaches them. It runs off the commit path, one
 //! version at a time.
 
-use deltachain_protocol::Hash;
 use borsh::BorshDeserialize;
+use deltachain_protocol::Hash;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 
@@ -177,7 +177,9 @@ impl Store {
         let oldest = self.oldest_state_version()?;
         let in_window = window.is_none_or(|w| height + w >= tip);
         if height < oldest || !in_window {
-            return Err(pruned(oldest.max(window.map_or(0, |w| tip.saturating_sub(w)))));
+            return Err(pruned(
+                oldest.max(window.map_or(0, |w| tip.saturating_sub(w))),
+            ));
         }
         match crate::ledger::tree::prove(self, key, height) {
             Ok(p) => Ok(p),
