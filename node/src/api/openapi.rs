@@ -37,7 +37,7 @@ fn ip_id() -> Value {
 fn proof_params() -> [Value; 2] {
     [
         json!({"name": "proof", "in": "query", "schema": {"type": "boolean", "default": false}, "description": "attach the certified header, commit certificate and Merkle proofs (see StateAnswer)"}),
-        json!({"name": "height", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "answer about this past height (with proof=true; 410 outside the node's window)"}),
+        json!({"name": "height", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 18_446_744_073_709_551_615u64}, "description": "answer about this past height (with proof=true; 410 outside the node's window)"}),
     ]
 }
 
