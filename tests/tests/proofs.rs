@@ -49,6 +49,23 @@ fn pledge(dev: &Dev) -> u64 {
     v["height"].as_u64().unwrap()
 }
 
+/// `deltachain verify enterprise ENT` as `who`, for `purpose`.
+fn verify_enterprise(dev: &Dev, who: &str, purpose: &str) -> (i32, String, String) {
+    let genesis = dev.genesis();
+    dev.cli_as(
+        who,
+        &[
+            "verify",
+            "enterprise",
+            ENT,
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--purpose",
+            purpose,
+        ],
+    )
+}
+
 fn credit(dev: &Dev, bank: &str, reference: &str) -> Value {
     let (code, v) = dev.submit(
         bank,
@@ -167,18 +184,7 @@ fn verify_enterprise_records_and_members() {
     assert_eq!(code, 0, "{v}");
     credit(&dev, "bank-hefei", "HF-LN-2026-77");
 
-    let (code, out, err) = dev.cli_as(
-        "regulator",
-        &[
-            "verify",
-            "enterprise",
-            ENT,
-            "--genesis",
-            g,
-            "--purpose",
-            "supervision",
-        ],
-    );
+    let (code, out, err) = verify_enterprise(&dev, "regulator", "supervision");
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("has exactly 3 credit record(s), complete and unaltered"),
@@ -187,18 +193,7 @@ fn verify_enterprise_records_and_members() {
     assert!(out.contains("corrected"), "{out}");
 
     // The proven read is a read: it needs consent and lands in the query log.
-    let (code, _, err) = dev.cli_as(
-        "bank-hefei",
-        &[
-            "verify",
-            "enterprise",
-            ENT,
-            "--genesis",
-            g,
-            "--purpose",
-            "loan_approval",
-        ],
-    );
+    let (code, _, err) = verify_enterprise(&dev, "bank-hefei", "loan_approval");
     assert_ne!(code, 0);
     assert!(err.contains("consent"), "{err}");
 
@@ -258,18 +253,7 @@ fn a_node_that_hides_a_pledge_or_drops_a_record_is_caught() {
     assert!(err.contains("NOT VERIFIED"), "{err}");
     assert!(err.contains("value"), "{err}");
 
-    let (code, out, err) = dev.cli_as(
-        "regulator",
-        &[
-            "verify",
-            "enterprise",
-            ENT,
-            "--genesis",
-            g,
-            "--purpose",
-            "supervision",
-        ],
-    );
+    let (code, out, err) = verify_enterprise(&dev, "regulator", "supervision");
     assert_eq!(code, 1, "the dropped record went unnoticed: {out}");
     assert!(
         err.contains("the chain holds 2 credit records") && err.contains("showed 1"),

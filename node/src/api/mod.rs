@@ -1057,14 +1057,12 @@ async fn ip(
             },
             &*s,
         )?;
-        let ip_key = crate::ledger::keys::ip(&ip_id);
-        let mut answer = proofs::answer(&s, q.height, std::slice::from_ref(&ip_key))?;
+        let mut answer = proofs::answer(&s, q.height, &[crate::ledger::keys::ip(&ip_id)])?;
         let at: Option<crate::ledger::IpRecord> = proofs::single(&answer, "ip record")?;
         // The pledgee's member record, proven at the same height, so the
         // client can name the bank without taking the node's word for it.
         if let Some(p) = at.as_ref().and_then(|r| r.pledge.as_ref()) {
-            let keys = [ip_key, crate::ledger::keys::member(&p.pledgee)];
-            answer = proofs::answer(&s, Some(answer.height), &keys)?;
+            proofs::add(&s, &mut answer, crate::ledger::keys::member(&p.pledgee))?;
         }
         let day = Date::from_unix_ms(answer.header.time_ms);
         let mut names = Names::new(&s.store, &s.genesis);

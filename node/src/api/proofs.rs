@@ -89,6 +89,17 @@ pub fn answer(s: &Shared, height: Option<u64>, keys: &[Vec<u8>]) -> Result<State
     })
 }
 
+/// Adds the proof of one more key, at the answer's height.
+pub fn add(s: &Shared, answer: &mut StateAnswer, key: Vec<u8>) -> Result<(), ApiError> {
+    let (value, proof) = s.store.prove(&key, answer.height, s.proof_window)?;
+    answer.entries.push(ProvenEntry {
+        key: String::from_utf8_lossy(&key).into_owned(),
+        value,
+        proof,
+    });
+    Ok(())
+}
+
 /// An enterprise's credit records as of `height` with the proof of its
 /// commitment: every record, in order, so the client can recompute it.
 pub fn credits(

@@ -70,12 +70,6 @@ pub mod keys {
     pub fn credits(uscc: &str) -> Vec<u8> {
         format!("c/{uscc}/").into_bytes()
     }
-    /// `cn/<uscc>`: number of credit records of an enterprise and the
-    /// peaks of their Merkle tree ([`super::CreditCommitment`], in the
-    /// state tree).
-    pub fn credit_count(uscc: &str) -> Vec<u8> {
-        credit_commitment(uscc)
-    }
     /// `t/<tx hash, 32 bytes>`: where a committed transaction is, and the
     /// credit record it created. Binary, because there is one per
     /// transaction and it is the only random-order key a block writes.
@@ -486,7 +480,7 @@ fn apply<S: StateRead + ?Sized>(
             }
             o.put(identity, hash);
             let mut tally: CreditCommitment = o
-                .get(&keys::credit_count(&c.enterprise))?
+                .get(&keys::credit_commitment(&c.enterprise))?
                 .unwrap_or_default();
             let count = tally.count;
             let content = committed::credit_content(hash, &sender, ctx.height, ctx.time_ms, c);
@@ -502,7 +496,7 @@ fn apply<S: StateRead + ?Sized>(
                 },
             );
             tally.push(&committed::credit_digest(&content, &[]));
-            o.put(keys::credit_count(&c.enterprise), &tally);
+            o.put(keys::credit_commitment(&c.enterprise), &tally);
             Ok(Ok(Some(CreditLocation {
                 uscc: c.enterprise.clone(),
                 seq: count,
@@ -769,7 +763,7 @@ fn recount_credits<S: StateRead + ?Sized>(
     changed: &CreditEntry,
 ) -> Result<(), StateFault> {
     let count = o
-        .get::<CreditCommitment>(&keys::credit_count(uscc))?
+        .get::<CreditCommitment>(&keys::credit_commitment(uscc))?
         .map_or(0, |t| t.count);
     let mut tally = CreditCommitment::default();
     for i in 0..count {
@@ -783,7 +777,7 @@ fn recount_credits<S: StateRead + ?Sized>(
         };
         tally.push(&digest);
     }
-    o.put(keys::credit_count(uscc), &tally);
+    o.put(keys::credit_commitment(uscc), &tally);
     Ok(())
 }
 

@@ -420,7 +420,7 @@ fn a_credit_record_is_reported_once() {
         assert_applied(&w.one("bank-shanghai", Payload::Credit(c)));
     }
     let tally: CreditCommitment =
-        codec::decode(&w.state.kv[&keys::credit_count(ENT_A)], 1 << 10, "n").unwrap();
+        codec::decode(&w.state.kv[&keys::credit_commitment(ENT_A)], 1 << 10, "n").unwrap();
     let count = tally.count;
     assert_eq!(count, 5, "the refused retries left no record");
     assert_applied(&w.one(

@@ -995,7 +995,7 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<CreditRecord>, u64), StoreError> {
         let total = self
-            .state::<ledger::CreditCommitment>(&keys::credit_count(uscc))?
+            .state::<ledger::CreditCommitment>(&keys::credit_commitment(uscc))?
             .map_or(0, |t| t.count);
         let prefix = keys::credits(uscc);
         let rows = self.state_scan::<ledger::CreditEntry>(&prefix, true, skip, limit)?;
