@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use deltachain_protocol::{
-    ConsensusParams, EnterpriseInfo, Genesis, Keypair, MemberInfo, Roles, ValidatorInfo,
+    ConsensusParams, EnterpriseInfo, Genesis, Keypair, LedgerRules, MemberInfo, ValidatorInfo,
 };
 
 use crate::config::{random_key, write_key, ApiConfig, NodeConfig, P2pConfig};
@@ -46,14 +46,10 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 
 fn demo_members(dir: &Path) -> Result<Vec<MemberInfo>, String> {
     let mut out = Vec::new();
-    for (name, roles) in DEMO_MEMBERS {
+    for m in DEMO_MEMBERS {
         let key = random_key()?;
-        write_key(&dir.join(format!("{name}.key")), &key)?;
-        out.push(MemberInfo {
-            name: name.to_string(),
-            public_key: key.public(),
-            roles: Roles::from_list(roles),
-        });
+        write_key(&dir.join(format!("{}.key", m.name)), &key)?;
+        out.push(m.info(&key));
     }
     Ok(out)
 }
@@ -109,6 +105,7 @@ pub fn testnet(
     base_port: u16,
     chain_id: &str,
     params: ConsensusParams,
+    rules: LedgerRules,
 ) -> Result<Genesis, String> {
     if !(1..=100).contains(&n) {
         return Err(format!("--nodes must be between 1 and 100, got {n}"));
@@ -175,6 +172,7 @@ pub fn testnet(
         members: demo_members(&out.join("members"))?,
         enterprises: demo_enterprises(&out.join("members"))?,
         params,
+        rules,
     };
     genesis
         .validate()
@@ -228,6 +226,7 @@ pub fn ensure_dev_home(home: &Path, api_port: u16, p2p_port: u16) -> Result<bool
         members: demo_members(&home.join("members"))?,
         enterprises: demo_enterprises(&home.join("members"))?,
         params,
+        rules: LedgerRules::default(),
     };
     write(
         &home.join("config.toml"),

@@ -179,10 +179,7 @@ pub fn validate_block(
     }
     let outcome = ledger::execute_block(
         store,
-        BlockContext {
-            height,
-            time_ms: h.time_ms,
-        },
+        BlockContext::new(genesis, height, h.time_ms),
         &block.txs,
         &tx_hashes,
     )?;
@@ -254,7 +251,12 @@ pub fn build_block(
         tx_hashes.push(hash);
     }
     let time_ms = now_ms.max(tip.time_ms + 1);
-    let outcome = ledger::execute_block(state, BlockContext { height, time_ms }, &txs, &tx_hashes)?;
+    let outcome = ledger::execute_block(
+        state,
+        BlockContext::new(genesis, height, time_ms),
+        &txs,
+        &tx_hashes,
+    )?;
     let header = BlockHeader {
         chain_id: genesis.chain_id.clone(),
         height,

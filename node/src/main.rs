@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use deltachain_node::{config, devnet, network, node};
-use deltachain_protocol::ConsensusParams;
+use deltachain_protocol::{ConsensusParams, LedgerRules};
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +60,11 @@ enum Command {
         /// Most transactions in one block (genesis `params.max_block_txs`).
         #[arg(long, default_value_t = ConsensusParams::default().max_block_txs)]
         max_block_txs: u32,
+        /// Seconds of block time a reporter has to answer an objection
+        /// (genesis `rules.objection_answer_secs`; 20 days by regulation,
+        /// shorter only for test networks).
+        #[arg(long, default_value_t = LedgerRules::default().objection_answer_secs)]
+        objection_answer_secs: u64,
     },
     /// Run a node from its home directory.
     Run {
@@ -167,13 +172,17 @@ fn main() -> ExitCode {
             chain_id,
             block_interval_ms,
             max_block_txs,
+            objection_answer_secs,
         } => (|| {
             let params = ConsensusParams {
                 max_block_interval_ms: block_interval_ms.max(1),
                 max_block_txs,
                 ..ConsensusParams::default()
             };
-            let g = devnet::testnet(&out, nodes, full_nodes, base_port, &chain_id, params)
+            let rules = LedgerRules {
+                objection_answer_secs,
+            };
+            let g = devnet::testnet(&out, nodes, full_nodes, base_port, &chain_id, params, rules)
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "wrote a {nodes}-validator network for chain {} to {}",

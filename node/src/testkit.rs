@@ -2,21 +2,86 @@
 //! commit blocks with valid certificates without running consensus.
 
 use deltachain_protocol::{
-    CommitCertificate, CommitSig, ConsensusParams, Genesis, Keypair, MemberInfo, Role, Roles,
-    SignedTransaction, ValidatorInfo, Vote, VoteKind,
+    Categories, CommitCertificate, CommitSig, ConsensusParams, Genesis, Keypair, LedgerRules,
+    MemberInfo, PublicCategory, Role, Roles, SignedTransaction, ValidatorInfo, Vote, VoteKind,
 };
 
 use crate::executor::{build_block, Executed};
 use crate::storage::{Store, StoreError};
 
-/// Demo member names and roles, shared by `dev`, `testnet` and tests.
-pub const DEMO_MEMBERS: &[(&str, &[Role])] = &[
-    ("bank-shanghai", &[Role::CreditReporter, Role::Lender]),
-    ("bank-nanjing", &[Role::CreditReporter, Role::Lender]),
-    ("bank-hefei", &[Role::CreditReporter, Role::Lender]),
-    ("ipo-hangzhou", &[Role::IpRegistrar]),
-    ("regulator", &[Role::Regulator]),
-    ("amr-shanghai", &[Role::EnterpriseRegistrar]),
+/// A demo member: name, roles, city and (for data providers) categories.
+pub struct DemoMember {
+    /// Unique name (also the key file's name).
+    pub name: &'static str,
+    /// Roles.
+    pub roles: &'static [Role],
+    /// City it reports from.
+    pub city: &'static str,
+    /// Public-record categories (data providers).
+    pub categories: &'static [PublicCategory],
+}
+
+impl DemoMember {
+    /// Its genesis entry with `key`.
+    pub fn info(&self, key: &Keypair) -> MemberInfo {
+        MemberInfo {
+            name: self.name.to_string(),
+            public_key: key.public(),
+            roles: Roles::from_list(self.roles),
+            city: self.city.to_string(),
+            categories: Categories::from_list(self.categories),
+        }
+    }
+}
+
+const fn demo(
+    name: &'static str,
+    roles: &'static [Role],
+    city: &'static str,
+    categories: &'static [PublicCategory],
+) -> DemoMember {
+    DemoMember {
+        name,
+        roles,
+        city,
+        categories,
+    }
+}
+
+/// Demo members, shared by `dev`, `testnet` and tests. New ones go at the
+/// end: tests derive keys from the position.
+pub const DEMO_MEMBERS: &[DemoMember] = &[
+    demo("bank-shanghai", &[Role::CreditReporter, Role::Lender], "上海", &[]),
+    demo("bank-nanjing", &[Role::CreditReporter, Role::Lender], "南京", &[]),
+    demo("bank-hefei", &[Role::CreditReporter, Role::Lender], "合肥", &[]),
+    demo("ipo-hangzhou", &[Role::IpRegistrar], "杭州", &[]),
+    demo("regulator", &[Role::Regulator], "上海", &[]),
+    demo("amr-shanghai", &[Role::EnterpriseRegistrar], "上海", &[]),
+    demo("bank-hangzhou", &[Role::CreditReporter, Role::Lender], "杭州", &[]),
+    demo("scf-platform", &[Role::ReceivablesRegistrar], "上海", &[]),
+    demo(
+        "tax-shanghai",
+        &[Role::DataProvider],
+        "上海",
+        &[
+            PublicCategory::TaxGrade,
+            PublicCategory::TaxArrears,
+            PublicCategory::SocialInsurance,
+            PublicCategory::HousingFund,
+            PublicCategory::Utilities,
+        ],
+    ),
+    demo(
+        "court-hefei",
+        &[Role::DataProvider],
+        "合肥",
+        &[
+            PublicCategory::CourtJudgment,
+            PublicCategory::Enforcement,
+            PublicCategory::DishonestDebtor,
+            PublicCategory::AdminPenalty,
+        ],
+    ),
 ];
 
 /// The demo enterprises (USCCs) whose keys `dev` and `testnet` bind at
@@ -58,14 +123,11 @@ impl TestChain {
             members: DEMO_MEMBERS
                 .iter()
                 .zip(&members)
-                .map(|((name, roles), k)| MemberInfo {
-                    name: name.to_string(),
-                    public_key: k.public(),
-                    roles: Roles::from_list(roles),
-                })
+                .map(|(m, k)| m.info(k))
                 .collect(),
             enterprises: Vec::new(),
             params: ConsensusParams::default(),
+            rules: LedgerRules::default(),
         };
         TestChain {
             genesis,
@@ -78,7 +140,7 @@ impl TestChain {
     pub fn member(&self, name: &str) -> &Keypair {
         let i = DEMO_MEMBERS
             .iter()
-            .position(|(n, _)| *n == name)
+            .position(|m| m.name == name)
             .expect("demo member");
         &self.members[i]
     }

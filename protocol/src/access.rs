@@ -109,7 +109,7 @@ impl Consent {
 
     /// Checks every field (no state needed).
     pub fn validate(&self) -> Result<(), ValidationError> {
-        validate::uscc("enterprise", &self.enterprise)?;
+        validate::uscc_lenient("enterprise", &self.enterprise)?;
         crypto::check_public_key(&self.grantee)
             .map_err(|e| ValidationError::new("grantee", e.to_string()))?;
         validate::identifier("consent_id", &self.consent_id, MAX_ID_CHARS)?;
@@ -218,6 +218,10 @@ named_enum!(
         /// `GET /v1/txs/{hash}` or its proof by a regulator: one
         /// transaction carrying the enterprise's data.
         Transaction => "transaction",
+        /// `GET /v1/receivables/{id}` or an enterprise's receivables.
+        Receivables => "receivables",
+        /// `GET /v1/enterprises/{uscc}/report`: the whole picture.
+        Report => "report",
     }
 );
 
@@ -276,7 +280,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     fn validate(&self) -> Result<(), ValidationError> {
-        validate::uscc("enterprise", &self.enterprise)?;
+        validate::uscc_lenient("enterprise", &self.enterprise)?;
         if let AccessBasis::Consent { consent_id } = &self.basis {
             validate::identifier("consent_id", consent_id, MAX_ID_CHARS)?;
         }

@@ -31,6 +31,8 @@ pub enum Domain {
     Consent,
     /// An enterprise's revocation of a consent.
     ConsentRevoke,
+    /// A debtor enterprise's confirmation of a receivable.
+    ReceivableConfirm,
 }
 
 impl Domain {
@@ -42,6 +44,7 @@ impl Domain {
             Domain::Proposal => "deltachain/proposal/v1",
             Domain::Consent => "deltachain/consent/v1",
             Domain::ConsentRevoke => "deltachain/consent-revoke/v1",
+            Domain::ReceivableConfirm => "deltachain/receivable/v1",
         }
     }
 }

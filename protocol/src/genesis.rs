@@ -36,6 +36,12 @@ pub struct MemberInfo {
     pub public_key: PublicKey,
     /// What it may do.
     pub roles: Roles,
+    /// City it reports from.
+    #[serde(default)]
+    pub city: String,
+    /// Public-record categories, for a `data_provider`.
+    #[serde(default)]
+    pub categories: crate::registry::Categories,
 }
 
 /// Consensus timing and block limits. Timeouts grow linearly with the round
@@ -114,6 +120,26 @@ pub struct Genesis {
     pub enterprises: Vec<EnterpriseInfo>,
     /// Consensus parameters.
     pub params: ConsensusParams,
+    /// Ledger rules fixed for the network.
+    #[serde(default)]
+    pub rules: LedgerRules,
+}
+
+/// Time limits of the ledger's rules, the same on every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRules {
+    /// How long a reporter has to answer an objection, in seconds of block
+    /// time: 20 days (the credit-reporting regulation's limit) unless a
+    /// test network shortens it.
+    pub objection_answer_secs: u64,
+}
+
+impl Default for LedgerRules {
+    fn default() -> Self {
+        LedgerRules {
+            objection_answer_secs: 20 * 24 * 3600,
+        }
+    }
 }
 
 mod rfc3339_ms {
@@ -210,6 +236,7 @@ impl Genesis {
                     format!("member {:?} has no roles", m.name),
                 ));
             }
+            validate::text("members[].city", &m.city, MAX_ID_CHARS, false)?;
             names.push(&m.name);
             keys.push(&m.public_key);
         }
@@ -276,6 +303,14 @@ impl Genesis {
             return Err(ValidationError::new(
                 "params.max_block_txs",
                 "must be between 1 and 100000",
+            ));
+        }
+        if self.rules.objection_answer_secs == 0
+            || self.rules.objection_answer_secs > 366 * 24 * 3600
+        {
+            return Err(ValidationError::new(
+                "rules.objection_answer_secs",
+                "must be between 1 second and a year",
             ));
         }
         if self.genesis_time == 0 {

@@ -45,6 +45,7 @@ pub mod crypto;
 pub mod genesis;
 pub mod httpsig;
 pub mod merkle;
+pub mod registry;
 pub mod state;
 pub mod time;
 pub mod validate;
@@ -56,7 +57,15 @@ pub use access::{
 pub use bytes::{Hash, HexError, PublicKey, Signature};
 pub use codec::DecodeError;
 pub use crypto::{Domain, Keypair};
-pub use genesis::{ConsensusParams, EnterpriseInfo, Genesis, MemberInfo, ValidatorInfo};
+pub use genesis::{
+    ConsensusParams, EnterpriseInfo, Genesis, LedgerRules, MemberInfo, ValidatorInfo,
+};
+pub use registry::{
+    Categories, FinanceKind, Objection, ObjectionOutcome, ObjectionResolution, ObjectionTarget,
+    PaymentStatus, PublicCategory, PublicData, PublicRecord, ReceivableFinance, ReceivablePart,
+    ReceivableRegister, ReceivableRelease, ReceivableSettle, ReceivableSplit, ReceivableTerms,
+    ReceivableTransfer, UsccException, Utility,
+};
 pub use time::Date;
 pub use types::*;
 pub use validate::ValidationError;

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Hash, PublicKey};
 use crate::crypto::{sha256, sha256_parts};
+use crate::registry::{Categories, FinanceKind};
 use crate::time::Date;
 use crate::{codec, BlockHeader, CommitCertificate, Credit, IpKind, Roles, SignedConsent};
 
@@ -66,13 +67,24 @@ pub mod keys {
     pub fn credit_commitment(uscc: &str) -> Vec<u8> {
         format!("cn/{uscc}").into_bytes()
     }
+    /// `rv/<id>`: a [`Receivable`](super::Receivable) or part, with its
+    /// financing and balance.
+    pub fn receivable(id: &str) -> Vec<u8> {
+        format!("rv/{id}").into_bytes()
+    }
+    /// `ux/<code>`: a regulator's [`UsccExceptionRecord`](super::UsccExceptionRecord).
+    pub fn uscc_exception(code: &str) -> Vec<u8> {
+        format!("ux/{code}").into_bytes()
+    }
     /// `x/`: the running digest of every state write the tree does not
     /// hold (nonces, indexes, history, the audit trail), so that two nodes
     /// that differ anywhere in their state differ in the root.
     pub const OTHER_WRITES: &[u8] = b"x/";
 
     /// Prefixes of the keys the tree holds.
-    pub const COMMITTED: [&[u8]; 7] = [b"m/", b"v/", b"ip/", b"ek/", b"cs/", b"cn/", b"x/"];
+    pub const COMMITTED: [&[u8]; 9] = [
+        b"m/", b"v/", b"ip/", b"ek/", b"cs/", b"cn/", b"rv/", b"ux/", b"x/",
+    ];
 
     /// True if `key` is held by the tree (and so provable).
     pub fn committed(key: &[u8]) -> bool {
@@ -89,6 +101,10 @@ pub struct Member {
     pub public_key: PublicKey,
     /// Roles.
     pub roles: Roles,
+    /// City it reports from (may be empty).
+    pub city: String,
+    /// Public-record categories it may write (`data_provider`).
+    pub categories: Categories,
 }
 
 /// An active pledge on an IP right.
@@ -174,6 +190,108 @@ impl ConsentRecord {
             && self.signed.consent.in_force(day)
             && bound == Some(&self.signer)
     }
+}
+
+/// A financing in force (or expired but not released) on a receivable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Financing {
+    /// Pledge or factoring.
+    pub kind: FinanceKind,
+    /// The financier.
+    pub financier: PublicKey,
+    /// Financed amount in fen; never above the unsettled balance.
+    pub amount_fen: u64,
+    /// Financing contract.
+    pub contract: String,
+    /// Last day.
+    pub until: Date,
+    /// The financing transaction.
+    pub tx_hash: Hash,
+}
+
+/// A receivable, or a part split from one, as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receivable {
+    /// Its id.
+    pub id: String,
+    /// The registered receivable it descends from (its own id if registered).
+    pub root: String,
+    /// The receivable or part it was split from.
+    pub parent: Option<String>,
+    /// The original creditor.
+    pub creditor: String,
+    /// The debtor, who confirmed the payable.
+    pub debtor: String,
+    /// Who holds it now (and is paid).
+    pub holder: String,
+    /// Face amount of this receivable or part, in fen.
+    pub amount_fen: u64,
+    /// Currency.
+    pub currency: String,
+    /// Issue date.
+    pub issued_on: Date,
+    /// Due date (parts inherit it).
+    pub due_on: Date,
+    /// Invoice numbers (on a registered receivable; parts refer to its root).
+    pub invoices: Vec<String>,
+    /// Underlying contract.
+    pub contract: String,
+    /// Unified movable-collateral registration number.
+    pub collateral_registration: Option<String>,
+    /// The registrar that registered the root.
+    pub registrar: PublicKey,
+    /// The transaction that created it (registration or split).
+    pub tx_hash: Hash,
+    /// Paid so far, in fen.
+    pub settled_fen: u64,
+    /// Split off into parts, in fen.
+    pub split_fen: u64,
+    /// Ids of the parts split from it, in order.
+    pub parts: Vec<String>,
+    /// The financing, if one was made and not released (it may have expired).
+    pub financing: Option<Financing>,
+    /// On the root: how many receivables of its family still have a
+    /// balance; its invoice numbers are free again at zero.
+    pub live_in_family: u32,
+    /// Corrections made in answer to objections.
+    pub corrections: Vec<Correction>,
+    /// Number of history events.
+    pub events: u32,
+}
+
+impl Receivable {
+    /// What is still owed on it and not split off: the amount that can be
+    /// financed, split or paid.
+    pub fn balance(&self) -> u64 {
+        self.amount_fen - self.settled_fen - self.split_fen
+    }
+
+    /// The financing if it is in force on `today`.
+    pub fn active_financing(&self, today: Date) -> Option<&Financing> {
+        self.financing.as_ref().filter(|f| f.until >= today)
+    }
+
+    /// The amount financed on `today` (0 if none).
+    pub fn financed_fen(&self, today: Date) -> u64 {
+        self.active_financing(today).map_or(0, |f| f.amount_fen)
+    }
+}
+
+/// A pilot-era code admitted by a regulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsccExceptionRecord {
+    /// The code.
+    pub code: String,
+    /// The enterprise's registered name.
+    pub name: String,
+    /// Why it was admitted.
+    pub reason: String,
+    /// The regulator that admitted it.
+    pub regulator: PublicKey,
+    /// The admitting transaction.
+    pub tx_hash: Hash,
+    /// Its height.
+    pub height: u64,
 }
 
 /// What the tree holds for an enterprise's credit records.

@@ -105,6 +105,12 @@ named_enum!(
         /// Binds enterprises' keys (a city's administration for market
         /// regulation).
         EnterpriseRegistrar => "enterprise_registrar",
+        /// Registers supply-chain receivables and records their payment (a
+        /// supply-chain finance platform or a bank).
+        ReceivablesRegistrar => "receivables_registrar",
+        /// Writes public-credit records of the categories it was given (a
+        /// tax bureau, a court, a utility, a social-insurance fund).
+        DataProvider => "data_provider",
     }
 );
 
@@ -206,7 +212,7 @@ impl<'de> Deserialize<'de> for Roles {
             Ok(Roles::from_list(&list))
         } else {
             let bits = u8::deserialize(d)?;
-            if bits >> Role::ALL.len() != 0 {
+            if u32::from(bits) >> Role::ALL.len() != 0 {
                 return Err(serde::de::Error::custom(format!(
                     "unknown role bits {bits:#04x}"
                 )));
@@ -301,6 +307,12 @@ pub struct AddMember {
     pub public_key: PublicKey,
     /// What it may do.
     pub roles: Roles,
+    /// The city it reports from (shown in reports by city); may be empty.
+    #[serde(default)]
+    pub city: String,
+    /// For a `data_provider`: the public-record categories it may write.
+    #[serde(default)]
+    pub categories: crate::registry::Categories,
 }
 
 /// Removal of a member (regulator only).
@@ -317,6 +329,9 @@ pub struct SetRoles {
     pub public_key: PublicKey,
     /// Its new roles.
     pub roles: Roles,
+    /// Its new public-record categories (for a `data_provider`).
+    #[serde(default)]
+    pub categories: crate::registry::Categories,
 }
 
 /// What a transaction asks the ledger to do.
@@ -349,6 +364,26 @@ pub enum Payload {
     ConsentRevoke(crate::access::ConsentRevoke),
     /// A serving node's record of reads of enterprise data.
     AuditBatch(crate::access::AuditBatch),
+    /// A receivable, confirmed by its debtor.
+    ReceivableRegister(crate::registry::ReceivableRegister),
+    /// Financing of a receivable.
+    ReceivableFinance(crate::registry::ReceivableFinance),
+    /// Release of a financing.
+    ReceivableRelease(crate::registry::ReceivableRelease),
+    /// A split of a receivable into parts.
+    ReceivableSplit(crate::registry::ReceivableSplit),
+    /// A receivable passed to a new holder.
+    ReceivableTransfer(crate::registry::ReceivableTransfer),
+    /// A payment on a receivable.
+    ReceivableSettle(crate::registry::ReceivableSettle),
+    /// A public-credit record.
+    PublicRecord(crate::registry::PublicRecord),
+    /// An enterprise's objection to a record.
+    Objection(crate::registry::Objection),
+    /// The reporter's answer to an objection.
+    ObjectionResolution(crate::registry::ObjectionResolution),
+    /// A regulator admits a pilot-era code.
+    UsccException(crate::registry::UsccException),
 }
 
 impl Payload {
@@ -368,24 +403,59 @@ impl Payload {
             Payload::ConsentGrant(_) => "consent_grant",
             Payload::ConsentRevoke(_) => "consent_revoke",
             Payload::AuditBatch(_) => "audit_batch",
+            Payload::ReceivableRegister(_) => "receivable_register",
+            Payload::ReceivableFinance(_) => "receivable_finance",
+            Payload::ReceivableRelease(_) => "receivable_release",
+            Payload::ReceivableSplit(_) => "receivable_split",
+            Payload::ReceivableTransfer(_) => "receivable_transfer",
+            Payload::ReceivableSettle(_) => "receivable_settle",
+            Payload::PublicRecord(_) => "public_record",
+            Payload::Objection(_) => "objection",
+            Payload::ObjectionResolution(_) => "objection_resolution",
+            Payload::UsccException(_) => "uscc_exception",
         }
+    }
+
+    /// Every enterprise code the payload names, with the field that names
+    /// it: the ledger and the node's admission check that each code that
+    /// fails the GB 32100-2015 check was admitted by a regulator.
+    pub fn usccs(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Payload::Credit(c) => vec![("enterprise", &c.enterprise)],
+            Payload::IpRegister(r) => vec![("owner", &r.owner)],
+            Payload::IpTransfer(t) => vec![("to", &t.new_owner)],
+            Payload::EnterpriseKey(k) => vec![("uscc", &k.uscc)],
+            Payload::ConsentGrant(c) => vec![("enterprise", &c.consent.enterprise)],
+            Payload::ReceivableRegister(r) => {
+                vec![("creditor", &r.terms.creditor), ("debtor", &r.terms.debtor)]
+            }
+            Payload::ReceivableSplit(s) => s
+                .parts
+                .iter()
+                .map(|p| ("holder", p.holder.as_str()))
+                .collect(),
+            Payload::ReceivableTransfer(t) => vec![("to", &t.new_holder)],
+            Payload::PublicRecord(r) => vec![("enterprise", &r.enterprise)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The codes in the payload that fail the GB 32100-2015 check (and so
+    /// need a regulator's exception), with their fields.
+    pub fn usccs_needing_exception(&self) -> Vec<(&'static str, &str)> {
+        self.usccs()
+            .into_iter()
+            .filter(|(_, c)| validate::uscc_check_fault(c).is_some())
+            .collect()
     }
 
     /// Checks every field of the payload (no ledger state needed).
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
             Payload::Credit(c) => {
-                validate::uscc("enterprise", &c.enterprise)?;
+                validate::uscc_lenient("enterprise", &c.enterprise)?;
                 validate::reference("reference", &c.reference, MAX_ID_CHARS)?;
-                if c.currency.len() != 3 || !c.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                    return Err(ValidationError::new(
-                        "currency",
-                        format!(
-                            "{:?} is not a 3-letter ISO 4217 code like CNY",
-                            validate::truncate(&c.currency)
-                        ),
-                    ));
-                }
+                validate::currency("currency", &c.currency)?;
                 match (c.kind, c.amount_fen, &c.rating) {
                     (CreditKind::Rating, _, None) => {
                         return Err(ValidationError::new(
@@ -423,12 +493,12 @@ impl Payload {
             Payload::IpRegister(r) => {
                 ip_id(&r.ip_id, Some(r.kind))?;
                 validate::text("title", &r.title, MAX_TITLE_CHARS, true)?;
-                validate::uscc("owner", &r.owner)?;
+                validate::uscc_lenient("owner", &r.owner)?;
                 date_field("date", &r.registered_on)
             }
             Payload::IpTransfer(t) => {
                 ip_id(&t.ip_id, None)?;
-                validate::uscc("to", &t.new_owner)
+                validate::uscc_lenient("to", &t.new_owner).map(|_| ())
             }
             Payload::IpPledge(p) => {
                 ip_id(&p.ip_id, None)?;
@@ -448,7 +518,8 @@ impl Payload {
                         "a member needs at least one role",
                     ));
                 }
-                Ok(())
+                validate::text("city", &m.city, MAX_ID_CHARS, false)?;
+                provider_categories(m.roles, m.categories)
             }
             Payload::RemoveMember(m) => member_key(&m.public_key),
             Payload::SetRoles(m) => {
@@ -459,10 +530,10 @@ impl Payload {
                         "a member needs at least one role; use remove_member to remove it",
                     ));
                 }
-                Ok(())
+                provider_categories(m.roles, m.categories)
             }
             Payload::EnterpriseKey(k) => {
-                validate::uscc("uscc", &k.uscc)?;
+                validate::uscc_lenient("uscc", &k.uscc)?;
                 member_key(&k.public_key)
             }
             Payload::ConsentGrant(c) => c.consent.validate(),
@@ -470,7 +541,26 @@ impl Payload {
                 validate::identifier("consent_id", &r.consent_id, MAX_ID_CHARS)
             }
             Payload::AuditBatch(b) => b.validate(),
+            _ => crate::registry::validate_payload(self),
         }
+    }
+}
+
+/// A `data_provider` writes at least one category; no one else has any.
+fn provider_categories(
+    roles: Roles,
+    categories: crate::registry::Categories,
+) -> Result<(), ValidationError> {
+    match (roles.has(Role::DataProvider), categories.is_empty()) {
+        (true, true) => Err(ValidationError::new(
+            "categories",
+            "a data_provider needs the public-record categories it may write",
+        )),
+        (false, false) => Err(ValidationError::new(
+            "categories",
+            "only a data_provider has public-record categories",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -23,6 +23,128 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![payload_core(), payload_registry()]
+}
+
+fn receivable_terms() -> impl Strategy<Value = ReceivableTerms> {
+    (
+        text(),
+        text(),
+        text(),
+        any::<u64>(),
+        date(),
+        date(),
+        proptest::collection::vec(text(), 0..4),
+        proptest::option::of(text()),
+    )
+        .prop_map(|(id, c, d, a, i, due, inv, reg)| ReceivableTerms {
+            receivable_id: id,
+            creditor: c,
+            debtor: d,
+            amount_fen: a,
+            currency: "CNY".into(),
+            issued_on: i,
+            due_on: due,
+            invoices: inv,
+            contract: "合同-1".into(),
+            collateral_registration: reg,
+        })
+}
+
+fn payload_registry() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        (receivable_terms(), key())
+            .prop_map(|(t, k)| Payload::ReceivableRegister(t.confirm("c", &k))),
+        (text(), any::<bool>(), any::<u64>(), text(), date()).prop_map(|(id, f, a, c, u)| {
+            Payload::ReceivableFinance(ReceivableFinance {
+                receivable_id: id,
+                kind: if f {
+                    FinanceKind::Pledge
+                } else {
+                    FinanceKind::Factoring
+                },
+                amount_fen: a,
+                contract: c,
+                until: u,
+            })
+        }),
+        (
+            text(),
+            proptest::collection::vec((text(), text(), any::<u64>()), 0..4)
+        )
+            .prop_map(|(id, parts)| Payload::ReceivableSplit(ReceivableSplit {
+                receivable_id: id,
+                parts: parts
+                    .into_iter()
+                    .map(|(p, h, a)| ReceivablePart {
+                        part_id: p,
+                        holder: h,
+                        amount_fen: a
+                    })
+                    .collect(),
+            })),
+        (text(), any::<u64>(), date()).prop_map(|(id, a, d)| Payload::ReceivableSettle(
+            ReceivableSettle {
+                receivable_id: id,
+                amount_fen: a,
+                paid_on: d
+            }
+        )),
+        (
+            text(),
+            text(),
+            any::<u32>(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(e, p, h, a, o)| Payload::PublicRecord(PublicRecord {
+                enterprise: e,
+                period: p,
+                data: match h % 4 {
+                    0 => PublicData::SocialInsurance {
+                        headcount: h,
+                        arrears_fen: a,
+                    },
+                    1 => PublicData::CourtJudgment {
+                        case_number: "（2024）沪0115民初12345号".into(),
+                        amount_fen: o,
+                    },
+                    2 => PublicData::Utilities {
+                        utility: Utility::Electricity,
+                        status: PaymentStatus::Late,
+                        months: h as u8,
+                    },
+                    _ => PublicData::TaxGrade { grade: "A".into() },
+                },
+                source: "src".into(),
+                note: None,
+            })),
+        (hash(), text(), any::<bool>()).prop_map(|(h, r, rv)| Payload::Objection(Objection {
+            target: if rv {
+                ObjectionTarget::Receivable(r.clone())
+            } else {
+                ObjectionTarget::Record(h)
+            },
+            reason: r,
+            consent_id: None,
+        })),
+        (hash(), 0usize..3, text(), any::<bool>()).prop_map(|(h, o, e, w)| {
+            Payload::ObjectionResolution(ObjectionResolution {
+                objection: h,
+                outcome: ObjectionOutcome::ALL[o],
+                explanation: e,
+                withdraw: w,
+            })
+        }),
+        (text(), text(), text()).prop_map(|(c, n, r)| Payload::UsccException(UsccException {
+            code: c,
+            name: n,
+            reason: r
+        })),
+    ]
+}
+
+fn payload_core() -> impl Strategy<Value = Payload> {
     prop_oneof![
         (
             text(),
@@ -72,18 +194,29 @@ fn payload() -> impl Strategy<Value = Payload> {
             }
         )),
         text().prop_map(|id| Payload::IpRelease(IpRelease { ip_id: id })),
-        (text(), key(), 0u8..32).prop_map(|(n, k, r)| Payload::AddMember(AddMember {
-            name: n,
-            public_key: k.public(),
-            roles: Roles::from_list(
-                &Role::ALL
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| r >> i & 1 == 1)
-                    .map(|(_, r)| *r)
-                    .collect::<Vec<_>>()
-            ),
-        })),
+        (text(), key(), any::<u8>(), text(), any::<u16>()).prop_map(|(n, k, r, city, c)| {
+            Payload::AddMember(AddMember {
+                name: n,
+                public_key: k.public(),
+                roles: Roles::from_list(
+                    &Role::ALL
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| r >> i & 1 == 1)
+                        .map(|(_, r)| *r)
+                        .collect::<Vec<_>>(),
+                ),
+                city,
+                categories: Categories::from_list(
+                    &PublicCategory::ALL
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| c >> i & 1 == 1)
+                        .map(|(_, c)| *c)
+                        .collect::<Vec<_>>(),
+                ),
+            })
+        }),
         key().prop_map(|k| Payload::RemoveMember(RemoveMember {
             public_key: k.public()
         })),
@@ -375,8 +508,20 @@ fn stateless_checks_name_the_field() {
         ok.check_stateless("other", 10),
         Err(TxError::WrongChain { .. })
     ));
-    let bad = mk(Payload::Credit(Credit {
+    // A wrong check character alone is a matter for the ledger (a
+    // regulator may have admitted the code); the payload names it.
+    let pilot = mk(Payload::Credit(Credit {
         enterprise: "91350100M000100Y44".into(),
+        ..credit.clone()
+    }));
+    pilot.check_stateless("delta", 10).unwrap();
+    assert_eq!(
+        pilot.tx.payload.usccs_needing_exception(),
+        vec![("enterprise", "91350100M000100Y44")]
+    );
+    assert!(ok.tx.payload.usccs_needing_exception().is_empty());
+    let bad = mk(Payload::Credit(Credit {
+        enterprise: "91350100M000I00Y43".into(),
         ..credit.clone()
     }));
     let e = bad.check_stateless("delta", 10).unwrap_err().to_string();
@@ -420,9 +565,12 @@ fn genesis_json_round_trip_and_errors() {
             name: "bank-shanghai".into(),
             public_key: Keypair::from_secret([4; 32]).public(),
             roles: Roles::from_list(&[Role::Lender]),
+            city: "上海".into(),
+            categories: Categories::NONE,
         }],
         enterprises: Vec::new(),
         params: ConsensusParams::default(),
+        rules: LedgerRules::default(),
     };
     let j = g.to_json();
     assert!(j.contains("\"2026-11-27T00:00:00.000Z\""), "{j}");

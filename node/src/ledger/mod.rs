@@ -15,10 +15,15 @@
 //! header and state is a sorted map, so every node computes the same root.
 
 mod access;
+pub mod registry;
 mod state;
 pub mod tree;
 
 pub use access::AuditRecord;
+pub use registry::{
+    DisputeMark, ObjectionAnswer, ObjectionRecord, PublicEntry, PublicLocation, ReceivableEvent,
+    ReceivableEventKind,
+};
 pub use deltachain_protocol::state::{
     ConsentRecord, Correction, CreditCommitment, IpRecord, Member, Pledge,
 };
@@ -36,8 +41,112 @@ pub mod keys {
     use deltachain_protocol::PublicKey;
 
     pub use deltachain_protocol::state::keys::{
-        consent, credit_commitment, enterprise_key, ip, member, validator,
+        consent, credit_commitment, enterprise_key, ip, member, receivable, uscc_exception,
+        validator,
     };
+    /// Prefix of the admitted pilot-era codes.
+    pub const USCC_EXCEPTIONS: &[u8] = b"ux/";
+    /// `ri/<debtor>/<invoice>`: the live receivable an invoice backs.
+    pub fn invoice(debtor: &str, invoice: &str) -> Vec<u8> {
+        format!("ri/{debtor}/{invoice}").into_bytes()
+    }
+    /// `re/<uscc>/<c|d|h>/<id>`: the enterprise is creditor, debtor or
+    /// holder of a receivable.
+    pub fn receivable_party(uscc: &str, role: u8, id: &str) -> Vec<u8> {
+        let mut k = receivable_parties(uscc, role);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+    /// Prefix of [`receivable_party`] for one enterprise and role.
+    pub fn receivable_parties(uscc: &str, role: u8) -> Vec<u8> {
+        let mut k = format!("re/{uscc}/").into_bytes();
+        k.push(role);
+        k.push(b'/');
+        k
+    }
+    /// `rvh/<id>/<seq>`: one event of a receivable's history.
+    pub fn receivable_event(id: &str, seq: u32) -> Vec<u8> {
+        let mut k = receivable_events(id);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+    /// Prefix of a receivable's history.
+    pub fn receivable_events(id: &str) -> Vec<u8> {
+        format!("rvh/{id}/").into_bytes()
+    }
+    /// `p/<uscc>/<seq>`: one public record of an enterprise.
+    pub fn public(uscc: &str, seq: u64) -> Vec<u8> {
+        let mut k = publics(uscc);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+    /// Prefix of an enterprise's public records.
+    pub fn publics(uscc: &str) -> Vec<u8> {
+        format!("p/{uscc}/").into_bytes()
+    }
+    /// `pc/<uscc>`: how many public records an enterprise has.
+    pub fn public_count(uscc: &str) -> Vec<u8> {
+        format!("pc/{uscc}").into_bytes()
+    }
+    /// `pl/<tx hash>`: the public record a transaction reported.
+    pub fn public_location(tx: &deltachain_protocol::Hash) -> Vec<u8> {
+        let mut k = b"pl/".to_vec();
+        k.extend_from_slice(&tx.0);
+        k
+    }
+    /// `pi/<sha256 of (uscc, provider, category, period, source)>`: the
+    /// identity of a public record, so a provider's retry or re-import is
+    /// refused as a duplicate.
+    pub fn public_identity(
+        uscc: &str,
+        provider: &PublicKey,
+        category: deltachain_protocol::PublicCategory,
+        period: &str,
+        source: &str,
+    ) -> Vec<u8> {
+        let digest = deltachain_protocol::crypto::sha256(&deltachain_protocol::codec::encode(&(
+            uscc, provider, category, period, source,
+        )));
+        let mut k = b"pi/".to_vec();
+        k.extend_from_slice(&digest.0);
+        k
+    }
+    /// `ob/<objection tx hash>`: an objection.
+    pub fn objection(id: &deltachain_protocol::Hash) -> Vec<u8> {
+        let mut k = b"ob/".to_vec();
+        k.extend_from_slice(&id.0);
+        k
+    }
+    /// `od/<deadline ms BE><id>`: an objection awaiting its answer, in
+    /// deadline order, so the overdue ones are a prefix scan.
+    pub fn open_objection(deadline_ms: u64, id: &deltachain_protocol::Hash) -> Vec<u8> {
+        let mut k = OPEN_OBJECTIONS.to_vec();
+        k.extend_from_slice(&deadline_ms.to_be_bytes());
+        k.extend_from_slice(&id.0);
+        k
+    }
+    /// Prefix of [`open_objection`].
+    pub const OPEN_OBJECTIONS: &[u8] = b"od/";
+    /// `oe/<uscc>/<id>`: an objection by this enterprise.
+    pub fn enterprise_objection(uscc: &str, id: &deltachain_protocol::Hash) -> Vec<u8> {
+        let mut k = enterprise_objections(uscc);
+        k.extend_from_slice(&id.0);
+        k
+    }
+    /// Prefix of an enterprise's objections.
+    pub fn enterprise_objections(uscc: &str) -> Vec<u8> {
+        format!("oe/{uscc}/").into_bytes()
+    }
+    /// `oo/t<tx hash>`: the dispute mark of a credit or public record.
+    pub fn dispute_of_record(tx: &deltachain_protocol::Hash) -> Vec<u8> {
+        let mut k = b"oo/t".to_vec();
+        k.extend_from_slice(&tx.0);
+        k
+    }
+    /// `oo/r<id>`: the dispute mark of a receivable.
+    pub fn dispute_of_receivable(id: &str) -> Vec<u8> {
+        format!("oo/r{id}").into_bytes()
+    }
     /// `mn/<name>`: member name to key, for uniqueness.
     pub fn member_name(name: &str) -> Vec<u8> {
         format!("mn/{name}").into_bytes()
@@ -277,6 +386,19 @@ pub struct BlockContext {
     pub height: u64,
     /// Block time.
     pub time_ms: u64,
+    /// How long a reporter has to answer an objection (the genesis rule).
+    pub objection_answer_ms: u64,
+}
+
+impl BlockContext {
+    /// The context of block `height` at `time_ms` under `genesis`'s rules.
+    pub fn new(genesis: &Genesis, height: u64, time_ms: u64) -> BlockContext {
+        BlockContext {
+            height,
+            time_ms,
+            objection_answer_ms: genesis.rules.objection_answer_secs.saturating_mul(1000),
+        }
+    }
 }
 
 /// The result of executing a block.
@@ -314,6 +436,8 @@ pub fn genesis_state(genesis: &Genesis) -> (WriteSet, TreeBatch, Hash) {
                 name: m.name.clone(),
                 public_key: m.public_key,
                 roles: m.roles,
+                city: m.city.clone(),
+                categories: m.categories,
             },
         );
         o.put(keys::member_name(&m.name), &m.public_key);
@@ -425,9 +549,21 @@ fn apply<S: StateRead + ?Sized>(
     // Consents and audit batches have senders of their own kind: an
     // enterprise may submit its own consents and revocations, and only a
     // validator may record the reads it served.
+    if let Some(reason) = registry::codes_admitted(o, stx)? {
+        return Ok(Err(reason));
+    }
     match &stx.tx.payload {
         Payload::ConsentGrant(c) => {
             return access::consent_grant(o, ctx, stx, hash, c, member.as_ref())
+        }
+        Payload::Objection(ob) => {
+            return registry::objection(o, ctx, stx, hash, ob, member.as_ref())
+        }
+        Payload::ReceivableSplit(s) => {
+            return registry::split(o, ctx, sender, member.as_ref(), hash, s)
+        }
+        Payload::ReceivableTransfer(t) => {
+            return registry::transfer(o, ctx, sender, member.as_ref(), hash, t)
         }
         Payload::ConsentRevoke(r) => {
             return access::consent_revoke(o, ctx, stx, hash, r, member.as_ref())
@@ -441,24 +577,42 @@ fn apply<S: StateRead + ?Sized>(
             sender.to_hex()
         )));
     };
-    let needed = match &stx.tx.payload {
-        Payload::Credit(_) | Payload::CreditCorrection(_) => Role::CreditReporter,
-        Payload::IpRegister(_) | Payload::IpTransfer(_) => Role::IpRegistrar,
-        Payload::IpPledge(_) | Payload::IpRelease(_) => Role::Lender,
-        Payload::AddMember(_) | Payload::RemoveMember(_) | Payload::SetRoles(_) => Role::Regulator,
-        Payload::EnterpriseKey(_) => Role::EnterpriseRegistrar,
+    let needed: &[Role] = match &stx.tx.payload {
+        Payload::Credit(_) => &[Role::CreditReporter],
+        Payload::CreditCorrection(_) => &[Role::CreditReporter, Role::DataProvider],
+        Payload::IpRegister(_) | Payload::IpTransfer(_) => &[Role::IpRegistrar],
+        Payload::IpPledge(_) | Payload::IpRelease(_) => &[Role::Lender],
+        Payload::AddMember(_)
+        | Payload::RemoveMember(_)
+        | Payload::SetRoles(_)
+        | Payload::UsccException(_) => &[Role::Regulator],
+        Payload::EnterpriseKey(_) => &[Role::EnterpriseRegistrar],
+        Payload::ReceivableRegister(_) | Payload::ReceivableSettle(_) => {
+            &[Role::ReceivablesRegistrar]
+        }
+        Payload::ReceivableFinance(_) | Payload::ReceivableRelease(_) => &[Role::Lender],
+        Payload::PublicRecord(_) => &[Role::DataProvider],
+        Payload::ObjectionResolution(_) => &[
+            Role::CreditReporter,
+            Role::DataProvider,
+            Role::ReceivablesRegistrar,
+        ],
         // Dispatched above; listed so that a new payload kind must be
         // given a role here.
-        Payload::ConsentGrant(_) | Payload::ConsentRevoke(_) | Payload::AuditBatch(_) => {
-            Role::Regulator
-        }
+        Payload::ConsentGrant(_)
+        | Payload::ConsentRevoke(_)
+        | Payload::AuditBatch(_)
+        | Payload::Objection(_)
+        | Payload::ReceivableSplit(_)
+        | Payload::ReceivableTransfer(_) => &[Role::Regulator],
     };
-    if !member.roles.has(needed) {
+    if !needed.iter().any(|r| member.roles.has(*r)) {
+        let names: Vec<&str> = needed.iter().map(|r| role_name(*r)).collect();
         return Ok(Err(format!(
             "{} may not submit {}: it needs the {} role and has [{}]",
             member.name,
             stx.tx.payload.kind_name(),
-            role_name(needed),
+            names.join(" or "),
             member.roles
         )));
     }
@@ -502,52 +656,7 @@ fn apply<S: StateRead + ?Sized>(
                 seq: count,
             })))
         }
-        Payload::CreditCorrection(c) => {
-            let Some(loc) = o
-                .get::<TxEntry>(&keys::tx(&c.original_tx))?
-                .and_then(|t| t.credit)
-            else {
-                return Ok(Err(format!(
-                    "transaction {} did not record a credit record, so there is nothing to correct",
-                    c.original_tx
-                )));
-            };
-            let key = keys::credit(&loc.uscc, loc.seq);
-            let Some(mut entry) = o.get::<CreditEntry>(&key)? else {
-                return Err(StateFault(format!(
-                    "credit index points at missing record {}/{}",
-                    loc.uscc, loc.seq
-                )));
-            };
-            if entry.reporter != sender {
-                return Ok(Err(format!(
-                    "only {}, the original reporter, may correct this record; {} may not",
-                    member_name(o, &entry.reporter)?,
-                    member.name
-                )));
-            }
-            if entry.withdrawn() {
-                return Ok(Err(format!(
-                    "credit record {} is already withdrawn",
-                    c.original_tx
-                )));
-            }
-            if entry.corrections.len() >= MAX_CORRECTIONS {
-                return Ok(Err(format!(
-                    "credit record {} already has {MAX_CORRECTIONS} corrections; withdraw it and report a new one",
-                    c.original_tx
-                )));
-            }
-            entry.corrections.push(Correction {
-                tx_hash: *hash,
-                height: ctx.height,
-                reason: c.reason.clone(),
-                withdraw: c.withdraw,
-            });
-            o.put(key, &entry);
-            recount_credits(o, &loc.uscc, loc.seq, &entry)?;
-            Ok(Ok(None))
-        }
+        Payload::CreditCorrection(c) => registry::record_correction(o, ctx, &member, hash, c),
         Payload::IpRegister(r) => {
             if let Some(existing) = o.get::<IpRecord>(&keys::ip(&r.ip_id))? {
                 return Ok(Err(format!(
@@ -697,6 +806,8 @@ fn apply<S: StateRead + ?Sized>(
                     name: m.name.clone(),
                     public_key: m.public_key,
                     roles: m.roles,
+                    city: m.city.clone(),
+                    categories: m.categories,
                 },
             );
             o.put(keys::member_name(&m.name), &m.public_key);
@@ -726,11 +837,26 @@ fn apply<S: StateRead + ?Sized>(
                 ));
             }
             existing.roles = m.roles;
+            existing.categories = m.categories;
             o.put(keys::member(&m.public_key), &existing);
             Ok(Ok(None))
         }
         Payload::EnterpriseKey(k) => access::enterprise_key(o, k),
-        Payload::ConsentGrant(_) | Payload::ConsentRevoke(_) | Payload::AuditBatch(_) => {
+        Payload::UsccException(e) => registry::uscc_exception(o, ctx, sender, hash, e),
+        Payload::ReceivableRegister(r) => registry::register(o, ctx, stx, hash, r),
+        Payload::ReceivableFinance(f) => registry::finance(o, ctx, sender, hash, f),
+        Payload::ReceivableRelease(r) => {
+            registry::release(o, ctx, sender, hash, &r.receivable_id)
+        }
+        Payload::ReceivableSettle(st) => registry::settle(o, ctx, sender, hash, st),
+        Payload::PublicRecord(r) => registry::public_record(o, ctx, index, &member, hash, r),
+        Payload::ObjectionResolution(r) => registry::resolution(o, ctx, &member, hash, r),
+        Payload::ConsentGrant(_)
+        | Payload::ConsentRevoke(_)
+        | Payload::AuditBatch(_)
+        | Payload::Objection(_)
+        | Payload::ReceivableSplit(_)
+        | Payload::ReceivableTransfer(_) => {
             Ok(Err("internal: dispatched before the role check".into()))
         }
     }

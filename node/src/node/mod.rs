@@ -133,6 +133,7 @@ impl Shared {
                     .into_iter()
                     .map(|c| {
                         let c = c?;
+                        codes_admitted(&store, &c.tx.tx.payload)?;
                         let state = match senders.get(&c.tx.tx.sender) {
                             Some(s) => *s,
                             None => {
@@ -220,15 +221,41 @@ struct Standing {
 impl Standing {
     /// Whether a sender of this standing may submit `payload` at all (the
     /// ledger judges the rest): members anything, validators audit
-    /// batches, enterprises their consents and revocations.
+    /// batches, enterprises their consents and revocations, their
+    /// objections, and the splits and transfers of receivables they hold.
     fn may_send(&self, payload: &deltachain_protocol::Payload) -> bool {
         use deltachain_protocol::Payload;
         match payload {
             Payload::AuditBatch(_) => self.validator,
-            Payload::ConsentGrant(_) | Payload::ConsentRevoke(_) => self.member || self.enterprise,
+            Payload::ConsentGrant(_)
+            | Payload::ConsentRevoke(_)
+            | Payload::Objection(_)
+            | Payload::ReceivableSplit(_)
+            | Payload::ReceivableTransfer(_) => self.member || self.enterprise,
             _ => self.member,
         }
     }
+}
+
+/// Refuses a transaction naming a code that fails the GB 32100-2015 check
+/// unless a regulator admitted it; the ledger would refuse it anyway, and
+/// the clerk learns why at once.
+fn codes_admitted(
+    store: &Store,
+    payload: &deltachain_protocol::Payload,
+) -> Result<(), AdmitError> {
+    for (field, code) in payload.usccs_needing_exception() {
+        let admitted = store
+            .uscc_exception(code)
+            .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?
+            .is_some();
+        if !admitted {
+            return Err(AdmitError::Invalid(
+                deltachain_protocol::validate::uscc_needs_exception(field, code),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A sender's committed nonce and standing.

@@ -39,7 +39,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::{self, keys, StateFault, StateRead, WriteSet};
 
+mod registry;
 mod tree;
+
+pub use registry::{Party, PublicView};
 pub use tree::ProofUnavailable;
 
 /// Storage failures. Any of them stops the node: it must not run on state
@@ -281,7 +284,7 @@ const FORMAT: &[u8] = b"Mformat";
 
 /// The storage layout version. A node refuses a data directory written in
 /// another layout rather than misread it.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// sled page cache used by [`Store::open`]; a node takes its size from
 /// `config.toml` (`[storage] cache_mb`).
@@ -824,10 +827,7 @@ impl Store {
             }
             let out = ledger::execute_block(
                 &replay,
-                ledger::BlockContext {
-                    height,
-                    time_ms: block.header.time_ms,
-                },
+                ledger::BlockContext::new(genesis, height, block.header.time_ms),
                 &block.txs,
                 &tx_hashes,
             )
