@@ -51,13 +51,33 @@ const fn demo(
 /// Demo members, shared by `dev`, `testnet` and tests. New ones go at the
 /// end: tests derive keys from the position.
 pub const DEMO_MEMBERS: &[DemoMember] = &[
-    demo("bank-shanghai", &[Role::CreditReporter, Role::Lender], "上海", &[]),
-    demo("bank-nanjing", &[Role::CreditReporter, Role::Lender], "南京", &[]),
-    demo("bank-hefei", &[Role::CreditReporter, Role::Lender], "合肥", &[]),
+    demo(
+        "bank-shanghai",
+        &[Role::CreditReporter, Role::Lender],
+        "上海",
+        &[],
+    ),
+    demo(
+        "bank-nanjing",
+        &[Role::CreditReporter, Role::Lender],
+        "南京",
+        &[],
+    ),
+    demo(
+        "bank-hefei",
+        &[Role::CreditReporter, Role::Lender],
+        "合肥",
+        &[],
+    ),
     demo("ipo-hangzhou", &[Role::IpRegistrar], "杭州", &[]),
     demo("regulator", &[Role::Regulator], "上海", &[]),
     demo("amr-shanghai", &[Role::EnterpriseRegistrar], "上海", &[]),
-    demo("bank-hangzhou", &[Role::CreditReporter, Role::Lender], "杭州", &[]),
+    demo(
+        "bank-hangzhou",
+        &[Role::CreditReporter, Role::Lender],
+        "杭州",
+        &[],
+    ),
     demo("scf-platform", &[Role::ReceivablesRegistrar], "上海", &[]),
     demo(
         "tax-shanghai",

@@ -346,6 +346,8 @@ mod tests {
                 name: format!("m{n}"),
                 public_key: key(n),
                 roles: Roles::from_list(roles),
+                city: String::new(),
+                categories: deltachain_protocol::Categories::NONE,
             }),
             enterprise: None,
             validator: false,

@@ -20,12 +20,12 @@ mod state;
 pub mod tree;
 
 pub use access::AuditRecord;
+pub use deltachain_protocol::state::{
+    ConsentRecord, Correction, CreditCommitment, IpRecord, Member, Pledge,
+};
 pub use registry::{
     DisputeMark, ObjectionAnswer, ObjectionRecord, PublicEntry, PublicLocation, ReceivableEvent,
     ReceivableEventKind,
-};
-pub use deltachain_protocol::state::{
-    ConsentRecord, Correction, CreditCommitment, IpRecord, Member, Pledge,
 };
 pub use state::{EmptyState, Overlay, StateFault, StateRead, WriteSet};
 pub use tree::{LedgerState, MemoryState, TreeBatch, TreeStore};
@@ -845,9 +845,7 @@ fn apply<S: StateRead + ?Sized>(
         Payload::UsccException(e) => registry::uscc_exception(o, ctx, sender, hash, e),
         Payload::ReceivableRegister(r) => registry::register(o, ctx, stx, hash, r),
         Payload::ReceivableFinance(f) => registry::finance(o, ctx, sender, hash, f),
-        Payload::ReceivableRelease(r) => {
-            registry::release(o, ctx, sender, hash, &r.receivable_id)
-        }
+        Payload::ReceivableRelease(r) => registry::release(o, ctx, sender, hash, &r.receivable_id),
         Payload::ReceivableSettle(st) => registry::settle(o, ctx, sender, hash, st),
         Payload::PublicRecord(r) => registry::public_record(o, ctx, index, &member, hash, r),
         Payload::ObjectionResolution(r) => registry::resolution(o, ctx, &member, hash, r),

@@ -274,10 +274,7 @@ fn push_event<S: StateRead + ?Sized>(
 
 /// Lowers the family's live count when a receivable's balance reaches
 /// zero; at zero the root's invoice numbers are free again.
-fn closed<S: StateRead + ?Sized>(
-    o: &mut Overlay<S>,
-    r: &mut Receivable,
-) -> Result<(), StateFault> {
+fn closed<S: StateRead + ?Sized>(o: &mut Overlay<S>, r: &mut Receivable) -> Result<(), StateFault> {
     let mut root = if r.root == r.id {
         None
     } else {
@@ -782,8 +779,16 @@ pub(super) fn public_record<S: StateRead + ?Sized>(
 
 /// A record an objection or correction points at.
 pub(super) enum Target {
-    Credit { uscc: String, seq: u64, entry: CreditEntry },
-    Public { uscc: String, seq: u64, entry: PublicEntry },
+    Credit {
+        uscc: String,
+        seq: u64,
+        entry: CreditEntry,
+    },
+    Public {
+        uscc: String,
+        seq: u64,
+        entry: PublicEntry,
+    },
     Receivable(Receivable),
 }
 
@@ -826,7 +831,9 @@ pub(super) fn record_of<S: StateRead + ?Sized>(
     if let Some(loc) = o.get::<TxEntry>(&keys::tx(tx))?.and_then(|t| t.credit) {
         let entry = o
             .get::<CreditEntry>(&keys::credit(&loc.uscc, loc.seq))?
-            .ok_or_else(|| StateFault(format!("credit record {}/{} is missing", loc.uscc, loc.seq)))?;
+            .ok_or_else(|| {
+                StateFault(format!("credit record {}/{} is missing", loc.uscc, loc.seq))
+            })?;
         return Ok(Some(Target::Credit {
             uscc: loc.uscc,
             seq: loc.seq,
@@ -836,7 +843,9 @@ pub(super) fn record_of<S: StateRead + ?Sized>(
     if let Some(loc) = o.get::<PublicLocation>(&keys::public_location(tx))? {
         let entry = o
             .get::<PublicEntry>(&keys::public(&loc.uscc, loc.seq))?
-            .ok_or_else(|| StateFault(format!("public record {}/{} is missing", loc.uscc, loc.seq)))?;
+            .ok_or_else(|| {
+                StateFault(format!("public record {}/{} is missing", loc.uscc, loc.seq))
+            })?;
         return Ok(Some(Target::Public {
             uscc: loc.uscc,
             seq: loc.seq,
@@ -851,9 +860,8 @@ fn target_of<S: StateRead + ?Sized>(
     t: &ObjectionTarget,
 ) -> Result<Result<Target, String>, StateFault> {
     Ok(match t {
-        ObjectionTarget::Record(h) => record_of(o, h)?.ok_or_else(|| {
-            format!("transaction {h} did not record a credit or public record")
-        }),
+        ObjectionTarget::Record(h) => record_of(o, h)?
+            .ok_or_else(|| format!("transaction {h} did not record a credit or public record")),
         ObjectionTarget::Receivable(id) => receivable(o, id)?.map(Target::Receivable),
     })
 }

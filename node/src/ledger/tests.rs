@@ -19,6 +19,8 @@ struct World {
     height: u64,
     nonces: BTreeMap<PublicKey, u64>,
     keys: BTreeMap<&'static str, Keypair>,
+    /// Block time of the next block.
+    time_ms: u64,
 }
 
 fn member(name: &str, seed: u8, roles: &[Role]) -> (MemberInfo, Keypair) {
@@ -28,6 +30,12 @@ fn member(name: &str, seed: u8, roles: &[Role]) -> (MemberInfo, Keypair) {
             name: name.into(),
             public_key: k.public(),
             roles: Roles::from_list(roles),
+            city: String::new(),
+            categories: if roles.contains(&Role::DataProvider) {
+                Categories::from_list(PublicCategory::ALL)
+            } else {
+                Categories::NONE
+            },
         },
         k,
     )
@@ -35,13 +43,17 @@ fn member(name: &str, seed: u8, roles: &[Role]) -> (MemberInfo, Keypair) {
 
 impl World {
     fn new() -> World {
-        let specs: [(&'static str, u8, &[Role]); 6] = [
+        let specs: [(&'static str, u8, &[Role]); 10] = [
             ("bank-shanghai", 1, &[Role::CreditReporter, Role::Lender]),
             ("bank-nanjing", 2, &[Role::CreditReporter, Role::Lender]),
             ("ipo-hangzhou", 3, &[Role::IpRegistrar]),
             ("regulator", 4, &[Role::Regulator]),
             ("reader", 5, &[Role::Reader]),
             ("amr", 6, &[Role::EnterpriseRegistrar]),
+            ("scf", 7, &[Role::ReceivablesRegistrar]),
+            ("tax", 8, &[Role::DataProvider]),
+            ("bank-hangzhou", 9, &[Role::Lender]),
+            ("regulator-2", 10, &[Role::Regulator]),
         ];
         let mut members = Vec::new();
         let mut keys = BTreeMap::new();
@@ -62,10 +74,12 @@ impl World {
             members,
             enterprises: Vec::new(),
             params: ConsensusParams::default(),
+            rules: LedgerRules::default(),
         };
         keys.insert("validator", Keypair::from_secret([99; 32]));
         keys.insert("ent-a", Keypair::from_secret([30; 32]));
         keys.insert("ent-a-new", Keypair::from_secret([31; 32]));
+        keys.insert("ent-b", Keypair::from_secret([32; 32]));
         let (writes, tree, root) = genesis_state(&genesis);
         let mut w = World {
             chain: genesis.chain_id.clone(),
@@ -74,6 +88,7 @@ impl World {
             height: 0,
             nonces: BTreeMap::new(),
             keys,
+            time_ms: time::parse_rfc3339_ms("2026-11-27T10:00:00Z").unwrap(),
         };
         w.state.apply(&writes, &tree);
         w
@@ -98,8 +113,8 @@ impl World {
         let hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
         let ctx = BlockContext {
             height: self.height,
-            // 2026-11-27
-            time_ms: time::parse_rfc3339_ms("2026-11-27T10:00:00Z").unwrap(),
+            time_ms: self.time_ms,
+            objection_answer_ms: 20 * 86_400_000,
         };
         let out = execute_block(&self.state, ctx, &txs, &hashes).unwrap();
         self.root = out.state_root;
@@ -282,6 +297,8 @@ fn roles_are_enforced() {
         name: "bank-hefei".into(),
         public_key: Keypair::from_secret([50; 32]).public(),
         roles: Roles::from_list(&[Role::Lender]),
+        city: String::new(),
+        categories: Categories::NONE,
     });
     assert_rejected(&w.one("bank-shanghai", add), "needs the regulator role");
 }
@@ -307,6 +324,7 @@ fn nonces_must_be_next() {
     let ctx = BlockContext {
         height: 1,
         time_ms: 1_790_000_000_000,
+        objection_answer_ms: 1000,
     };
     let e = execute_block(&w.state, ctx, &[tx1.clone(), tx3], &hashes).unwrap_err();
     assert!(
@@ -483,6 +501,8 @@ fn membership_changes_only_by_regulator() {
         name: "bank-hefei".into(),
         public_key: hefei.public(),
         roles: Roles::from_list(&[Role::CreditReporter]),
+        city: "合肥".into(),
+        categories: Categories::NONE,
     });
     assert_applied(&w.one("regulator", add.clone()));
     assert_rejected(&w.one("regulator", add), "already belongs");
@@ -492,6 +512,7 @@ fn membership_changes_only_by_regulator() {
     let set = Payload::SetRoles(SetRoles {
         public_key: pk,
         roles: Roles::from_list(&[Role::Reader]),
+        categories: Categories::NONE,
     });
     assert_applied(&w.one("regulator", set));
     assert_rejected(
@@ -521,6 +542,7 @@ fn overlay_execution_leaves_base_untouched() {
     let ctx = BlockContext {
         height: 1,
         time_ms: 1_790_000_000_000,
+        objection_answer_ms: 1000,
     };
     let out = execute_block(&w.state, ctx, std::slice::from_ref(&tx), &[tx.hash()]).unwrap();
     assert!(!out.writes.is_empty());
@@ -736,3 +758,5 @@ fn enterprise_keys_consents_revocations_and_audit_batches() {
     .unwrap();
     assert_eq!(next, 1001);
 }
+
+mod registry;

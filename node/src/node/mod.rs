@@ -240,10 +240,7 @@ impl Standing {
 /// Refuses a transaction naming a code that fails the GB 32100-2015 check
 /// unless a regulator admitted it; the ledger would refuse it anyway, and
 /// the clerk learns why at once.
-fn codes_admitted(
-    store: &Store,
-    payload: &deltachain_protocol::Payload,
-) -> Result<(), AdmitError> {
+fn codes_admitted(store: &Store, payload: &deltachain_protocol::Payload) -> Result<(), AdmitError> {
     for (field, code) in payload.usccs_needing_exception() {
         let admitted = store
             .uscc_exception(code)

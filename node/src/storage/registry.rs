@@ -169,9 +169,11 @@ impl Store {
         let prefix = keys::enterprise_objections(uscc);
         let mut out = Vec::new();
         for (k, ()) in self.state_scan::<()>(&prefix, false, 0, limit)? {
-            let id = Hash(k[prefix.len()..].try_into().map_err(|_| {
-                self.corrupt(format!("bad objection key for {uscc}"))
-            })?);
+            let id = Hash(
+                k[prefix.len()..]
+                    .try_into()
+                    .map_err(|_| self.corrupt(format!("bad objection key for {uscc}")))?,
+            );
             out.push(self.objection(&id)?.ok_or_else(|| {
                 self.corrupt(format!("objection index names missing objection {id}"))
             })?);
@@ -201,9 +203,10 @@ impl Store {
                 break;
             }
             let id = Hash(rest[8..].try_into().expect("32 bytes"));
-            out.push(self.objection(&id)?.ok_or_else(|| {
-                self.corrupt(format!("open objection {id} is missing"))
-            })?);
+            out.push(
+                self.objection(&id)?
+                    .ok_or_else(|| self.corrupt(format!("open objection {id} is missing")))?,
+            );
         }
         Ok(out)
     }
