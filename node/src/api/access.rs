@@ -66,6 +66,23 @@ pub enum Resource<'a> {
     },
     /// Every receipt on the event stream.
     AllEvents,
+    /// An enterprise's receivables (as creditor, debtor or holder), or one
+    /// receivable it is party to.
+    Receivables {
+        /// The enterprise.
+        uscc: &'a str,
+        /// True if the caller registered or finances the receivable read.
+        involved: bool,
+    },
+    /// An objection.
+    Objection {
+        /// The enterprise objecting.
+        enterprise: &'a str,
+        /// True if the caller filed it or must answer it.
+        involved: bool,
+    },
+    /// Lists across every enterprise (objections past their deadline).
+    Supervision,
 }
 
 /// The facts a decision needs from the ledger.
@@ -116,7 +133,7 @@ pub fn decide(caller: &Caller, what: &Resource<'_>, facts: &dyn Facts) -> Result
         return Err(signature_required());
     };
     if p.is_regulator() {
-        if let Resource::EnterpriseRecords { .. } = what {
+        if let Resource::EnterpriseRecords { .. } | Resource::Receivables { .. } = what {
             let purpose = purpose(p)?;
             if purpose == Purpose::SelfInquiry {
                 return Err(forbidden(
@@ -269,6 +286,66 @@ pub fn decide(caller: &Caller, what: &Resource<'_>, facts: &dyn Facts) -> Result
                 ))
             }
         }
+        Resource::Receivables { uscc, involved } => {
+            let purpose = purpose(p)?;
+            if p.enterprise.as_deref() == Some(*uscc) {
+                return Ok(Grant {
+                    basis: AccessBasis::Enterprise,
+                    purpose: Some(purpose),
+                });
+            }
+            if *involved {
+                return Ok(Grant {
+                    basis: AccessBasis::OwnRecords,
+                    purpose: Some(purpose),
+                });
+            }
+            if matches!(purpose, Purpose::SelfInquiry | Purpose::Supervision) {
+                return Err(forbidden(
+                    "purpose_not_allowed",
+                    format!("{purpose} is not a member's purpose for reading receivables"),
+                ));
+            }
+            if !is_member {
+                return Err(forbidden(
+                    "forbidden",
+                    format!("{} may not read the receivables of {uscc}", p.describe()),
+                ));
+            }
+            match facts.active_consent(uscc, &p.key, Scope::Receivables, purpose)? {
+                Some(consent_id) => Ok(Grant {
+                    basis: AccessBasis::Consent { consent_id },
+                    purpose: Some(purpose),
+                }),
+                None => Err(forbidden(
+                    "consent_required",
+                    format!(
+                        "reading the receivables of enterprise {uscc} needs its consent: an active consent to {} with scope receivables (or all) and purpose {purpose}. Receivables you registered or finance are readable by id",
+                        p.describe()
+                    ),
+                )),
+            }
+        }
+        Resource::Objection {
+            enterprise,
+            involved,
+        } => {
+            if *involved || p.enterprise.as_deref() == Some(*enterprise) {
+                grant(AccessBasis::None)
+            } else {
+                Err(forbidden(
+                    "forbidden",
+                    "an objection is for the enterprise, the member that filed it, the reporter who answers it and regulators",
+                ))
+            }
+        }
+        Resource::Supervision => Err(forbidden(
+            "forbidden",
+            format!(
+                "{} may not list across enterprises; regulators may",
+                p.describe()
+            ),
+        )),
         Resource::QueriesBy { requester } => {
             if *requester == &p.key {
                 grant(AccessBasis::None)

@@ -24,6 +24,7 @@ pub mod conn;
 pub mod limits;
 mod openapi;
 pub mod proofs;
+mod registry;
 pub mod views;
 
 use std::sync::Arc;
@@ -272,6 +273,16 @@ pub fn read_routes() -> Router<Arc<Shared>> {
         .route("/v1/consents/{id}", get(consent))
         .route("/v1/enterprises/{uscc}/consents", get(enterprise_consents))
         .route("/v1/ip/{ip_id}", get(ip))
+        .route("/v1/receivables/{id}", get(registry::receivable))
+        .route(
+            "/v1/enterprises/{uscc}/receivables",
+            get(registry::enterprise_receivables),
+        )
+        .route("/v1/enterprises/{uscc}/report", get(registry::report))
+        .route("/v1/objections", get(registry::objections))
+        .route("/v1/objections/{id}", get(registry::objection))
+        .route("/v1/uscc-exceptions", get(registry::uscc_exceptions))
+        .route("/v1/uscc-exceptions/{code}", get(registry::uscc_exception))
         .route("/v1/status", get(status))
         .route("/v1/validators", get(validators))
         .route("/v1/members", get(members))
@@ -700,9 +711,18 @@ fn query_of<T>(
         .map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))
 }
 
-fn uscc_of(raw: &str) -> Result<String, ApiError> {
+/// The canonical form of a USCC in a path: well formed, and either passing
+/// the GB 32100-2015 check or admitted by a regulator.
+pub(crate) fn uscc_of(s: &Shared, raw: &str) -> Result<String, ApiError> {
     let uscc = validate::normalize_uscc(raw);
-    validate::uscc("uscc", &uscc).map_err(|e| ApiError::bad("invalid_uscc", e.to_string()))?;
+    let needs_exception = validate::uscc_lenient("uscc", &uscc)
+        .map_err(|e| ApiError::bad("invalid_uscc", e.to_string()))?;
+    if needs_exception && s.store.uscc_exception(&uscc)?.is_none() {
+        return Err(ApiError::bad(
+            "invalid_uscc",
+            validate::uscc_needs_exception("uscc", &uscc),
+        ));
+    }
     Ok(uscc)
 }
 
@@ -739,12 +759,13 @@ fn current(s: &Shared) -> Result<(), ApiError> {
 /// that bad input is a 400 whoever sends it: the page, the USCC, and that
 /// the request is signed.
 fn enterprise_request(
+    s: &Shared,
     caller: &Caller,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
     uscc: &str,
 ) -> Result<(Page, String), ApiError> {
     let page = page_of(page)?;
-    let uscc = uscc_of(uscc)?;
+    let uscc = uscc_of(s, uscc)?;
     if caller.0.is_none() {
         return Err(access::signature_required());
     }
@@ -760,7 +781,7 @@ async fn enterprise(
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let (page, uscc) = enterprise_request(&caller, page, &uscc)?;
+    let (page, uscc) = enterprise_request(&s, &caller, page, &uscc)?;
     current(&s)?;
     let own = page.own.unwrap_or(false);
     let (route, what) = if own {
@@ -830,9 +851,24 @@ fn enterprise_body(
     };
     let ips = s.store.owned_ips(uscc, 1000)?;
     let mut names = Names::new(&s.store, &s.genesis);
-    let credit_records = records
+    let mut credit_records = Vec::with_capacity(records.len());
+    for e in &records {
+        let mut v = views::credit(&mut names, e)?;
+        let mark = s
+            .store
+            .dispute(&deltachain_protocol::ObjectionTarget::Record(e.tx_hash))?;
+        v["disputed"] = json!(mark.is_some());
+        v["objection"] = json!(mark.map(|m| m.objection));
+        credit_records.push(v);
+    }
+    let (publics, total_public) = if own {
+        (Vec::new(), 0)
+    } else {
+        s.store.public_records(uscc, 0, MAX_PAGE)?
+    };
+    let public_records = publics
         .iter()
-        .map(|e| views::credit(&mut names, e))
+        .map(|p| registry::public_view(s, &mut names, p))
         .collect::<Result<Vec<_>, _>>()?;
     let today = today(s);
     let ip = ips
@@ -845,6 +881,8 @@ fn enterprise_body(
         "total_credit_records": total,
         "offset": offset,
         "credit_records": credit_records,
+        "total_public_records": total_public,
+        "public_records": public_records,
         "ip": ip,
     });
     if own {
@@ -894,7 +932,7 @@ async fn enterprise_queries(
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let (page, uscc) = enterprise_request(&caller, page, &uscc)?;
+    let (page, uscc) = enterprise_request(&s, &caller, page, &uscc)?;
     let answer = match decide(&caller, &Resource::QueryLog { uscc: &uscc }, &*s) {
         Ok(g) => {
             let offset = page.offset.unwrap_or(0);
@@ -965,7 +1003,7 @@ async fn enterprise_consents(
     caller: Caller,
     PathStr(uscc): PathStr,
 ) -> ApiResult {
-    let uscc = uscc_of(&uscc)?;
+    let uscc = uscc_of(&s, &uscc)?;
     decide(&caller, &Resource::Consents { uscc: &uscc }, &*s)?;
     let today = today(&s);
     let bound = s.store.enterprise_key(&uscc)?;

@@ -62,6 +62,13 @@ const SIGNED: &[(&str, &str)] = &[
     ("/v1/members", "get"),
     ("/v1/members/{key}", "get"),
     ("/v1/accounts/{key}", "get"),
+    ("/v1/receivables/{id}", "get"),
+    ("/v1/enterprises/{uscc}/receivables", "get"),
+    ("/v1/enterprises/{uscc}/report", "get"),
+    ("/v1/objections", "get"),
+    ("/v1/objections/{id}", "get"),
+    ("/v1/uscc-exceptions", "get"),
+    ("/v1/uscc-exceptions/{code}", "get"),
 ];
 
 /// The document.
@@ -81,7 +88,86 @@ pub fn document() -> Value {
     for path in ["/v1/blocks/latest", "/v1/blocks/{id}", "/v1/events"] {
         doc["paths"][path]["get"]["security"] = json!([{}, {"memberSignature": []}]);
     }
+    registry_paths(&mut doc);
     doc
+}
+
+fn purpose_header() -> Value {
+    json!({"name": "Deltachain-Purpose", "in": "header", "required": true, "schema": {"type": "string", "enum": ["loan_approval", "post_loan_management", "guarantee_review", "supervision", "self_inquiry"], "maxLength": 32}, "description": "why the caller reads; covered by the signature and recorded in the query log"})
+}
+
+/// Receivables, objections, admitted codes and the report.
+fn registry_paths(doc: &mut Value) {
+    let audited = json!({"description": "audit_unavailable: the read could not be recorded, so it is not answered"});
+    let id = json!({"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,64}$", "maxLength": 64});
+    let mut p = json!({
+        "/v1/receivables/{id}": {"get": op(
+            "A receivable or part: parties, balance, what is financed and by whom, dispute status and history. For regulators, its registrar and financier, an enterprise party to it, or a member holding the consent (scope receivables or all) of its holder, debtor or creditor. With proof=true, as of a height with a proof of presence or absence.",
+            with_proof(json!([{"name": "id", "in": "path", "required": true, "schema": id.clone()}, purpose_header()])),
+            "Receivable", &[400, 404, 410])},
+        "/v1/enterprises/{uscc}/receivables": {"get": op(
+            "The receivables an enterprise is creditor, debtor or holder of, with totals of balance and financed amounts. For regulators, the enterprise, or a member holding its consent with scope receivables (or all).",
+            json!([{"name": "uscc", "in": "path", "required": true, "schema": uscc()}, purpose_header()]),
+            "EnterpriseReceivables", &[400])},
+        "/v1/enterprises/{uscc}/report": {"get": op(
+            "The enterprise report: identity (code, bound key, regulator's exception), credit summary (loans outstanding per city and bank, overdue, default, guarantees, latest rating per agency), public records by category, IP owned and pledged, receivables (when the reader may see them; else listed under withheld), objections, and the number of reads in the last 90 days. Same access as /v1/enterprises/{uscc}.",
+            json!([{"name": "uscc", "in": "path", "required": true, "schema": uscc()}, purpose_header()]),
+            "Report", &[400])},
+        "/v1/objections": {"get": op(
+            "Objections: every open one, or with overdue=true those past their deadline by block time (regulators); with enterprise=USCC, one enterprise's (the enterprise itself and regulators).",
+            json!([
+                {"name": "overdue", "in": "query", "schema": {"type": "boolean", "default": false}},
+                {"name": "enterprise", "in": "query", "schema": uscc()},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295u64}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+            ]),
+            "Objections", &[400])},
+        "/v1/objections/{id}": {"get": op(
+            "One objection and its answer: for the enterprise, the member that filed it, the reporter that answers it and regulators; 404 for anyone else.",
+            path_param("id", "the objection's transaction hash, 64 hex", hex64()),
+            "Objection", &[400, 404])},
+        "/v1/uscc-exceptions": {"get": op(
+            "Pilot-era codes admitted by regulators (codes issued before GB 32100-2015 whose only fault is the check character).",
+            json!([
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295u64}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+            ]),
+            "UsccExceptions", &[400])},
+        "/v1/uscc-exceptions/{code}": {"get": op(
+            "Whether a pilot-era code was admitted, by whom and why.",
+            path_param("code", "the 18-character code", uscc()),
+            "UsccException", &[400, 404])}
+    });
+    for path in [
+        "/v1/receivables/{id}",
+        "/v1/enterprises/{uscc}/receivables",
+        "/v1/enterprises/{uscc}/report",
+    ] {
+        p[path]["get"]["responses"]["503"] = audited.clone();
+    }
+    if let (Some(paths), Some(new)) = (doc["paths"].as_object_mut(), p.as_object()) {
+        for (k, v) in new {
+            paths.insert(k.clone(), v.clone());
+        }
+    }
+    let obj = json!({"type": "object"});
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["Receivable"] = json!({"type": "object", "required": ["receivable_id"], "properties": {
+        "receivable_id": {"type": "string"}, "creditor": {"type": "string"}, "debtor": {"type": "string"}, "holder": {"type": "string"},
+        "amount_fen": {"type": "integer"}, "balance_fen": {"type": "integer"}, "financed_fen": {"type": "integer"}, "unfinanced_fen": {"type": "integer"},
+        "financing": {}, "status": {"enum": ["live", "settled", "split"]}, "disputed": {"type": "boolean"}, "registered": {"type": "boolean"},
+        "history": {"type": "array"}, "proof": {"$ref": "#/components/schemas/StateAnswer"}}});
+    schemas["EnterpriseReceivables"] = json!({"type": "object", "required": ["as_creditor", "as_debtor", "as_holder", "totals"], "properties": {
+        "uscc": {"type": "string"}, "as_creditor": {"type": "array"}, "as_debtor": {"type": "array"}, "as_holder": {"type": "array"}, "totals": obj.clone()}});
+    schemas["Report"] = json!({"type": "object", "required": ["identity", "credit", "public_records", "ip", "receivables", "objections", "queries"], "properties": {
+        "identity": obj.clone(), "credit": obj.clone(), "public_records": obj.clone(), "ip": obj.clone(), "receivables": {"type": ["object", "null"]},
+        "objections": obj.clone(), "queries": obj.clone(), "withheld": obj.clone()}});
+    schemas["Objection"] = json!({"type": "object", "required": ["objection_id", "status"], "properties": {
+        "objection_id": {"$ref": "#/components/schemas/Hash"}, "target": {}, "enterprise": {"type": "string"}, "reason": {"type": "string"},
+        "deadline": {"type": "string"}, "status": {"enum": ["open", "overdue", "answered"]}, "answer": {}}});
+    schemas["Objections"] = json!({"type": "object", "required": ["objections"], "properties": {"objections": {"type": "array", "items": {"$ref": "#/components/schemas/Objection"}}}});
+    schemas["UsccException"] = json!({"type": "object", "required": ["code", "name", "reason"], "properties": {"code": {"type": "string"}, "name": {"type": "string"}, "reason": {"type": "string"}, "admitted_by": obj.clone(), "height": {"type": "integer"}}});
+    schemas["UsccExceptions"] = json!({"type": "object", "required": ["exceptions"], "properties": {"exceptions": {"type": "array", "items": {"$ref": "#/components/schemas/UsccException"}}}});
 }
 
 fn base() -> Value {
@@ -191,7 +277,7 @@ fn components(hex: Value) -> Value {
         "Members": {"type": "object", "properties": {"members": {"type": "array"}}},
         "Queries": {"type": "object", "properties": {"queries": {"type": "array", "items": {"type": "object", "properties": {
             "time": {"type": "string"}, "requester": {"$ref": "#/components/schemas/Hash"}, "requester_name": {"type": "string"}, "enterprise": {"type": "string"},
-            "route": {"enum": ["enterprise_records", "own_records", "query_log"]}, "purpose": {"type": ["string", "null"]},
+            "route": {"enum": ["enterprise_records", "own_records", "query_log", "transaction", "receivables", "report"]}, "purpose": {"type": ["string", "null"]},
             "basis": {}, "outcome": {}, "response_hash": {"$ref": "#/components/schemas/Hash"}, "serving_node": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}}}}}},
         "Consents": {"type": "object", "properties": {"uscc": {"type": "string"}, "as_of": {"type": "string", "format": "date"}, "consents": {"type": "array", "items": {"type": "object"}}}},
         "Consent": {"type": "object", "properties": {"consent": {"type": "object"}, "signature": {"type": "string"}, "tx_hash": {"$ref": "#/components/schemas/Hash"}, "height": {"type": "integer"}, "revoked_height": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},

@@ -151,6 +151,8 @@ pub fn enterprise_data(p: &Payload) -> Option<&str> {
     match p {
         Payload::Credit(c) => Some(&c.enterprise),
         Payload::ConsentGrant(c) => Some(&c.consent.enterprise),
+        Payload::PublicRecord(r) => Some(&r.enterprise),
+        Payload::ReceivableRegister(r) => Some(&r.terms.creditor),
         _ => None,
     }
 }

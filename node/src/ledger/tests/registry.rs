@@ -382,8 +382,12 @@ fn objections_mark_records_disputed_until_the_reporter_answers() {
     let id = filed.hash();
     let filed_at = w.time_ms;
     assert_applied(&w.block(vec![filed]).pop().unwrap());
-    let mark: DisputeMark =
-        codec::decode(&w.state.kv[&crate::ledger::registry::dispute_key(&target)], 1 << 10, "d").unwrap();
+    let mark: DisputeMark = codec::decode(
+        &w.state.kv[&crate::ledger::registry::dispute_key(&target)],
+        1 << 10,
+        "d",
+    )
+    .unwrap();
     assert!(mark.open);
     assert_rejected(
         &w.one("ent-a", objection(target.clone(), None)),
@@ -407,7 +411,10 @@ fn objections_mark_records_disputed_until_the_reporter_answers() {
         codec::decode(&w.state.kv[&keys::objection(&id)], 1 << 12, "o").unwrap();
     assert!(rec.answer.as_ref().unwrap().late);
     assert!(w.credit(ENT_A, 0).withdrawn());
-    assert!(!w.state.kv.contains_key(&crate::ledger::registry::dispute_key(&target)));
+    assert!(!w
+        .state
+        .kv
+        .contains_key(&crate::ledger::registry::dispute_key(&target)));
     assert!(!w
         .state
         .kv
@@ -429,8 +436,12 @@ fn members_object_under_consent_and_unresolved_stays_disputed() {
     let id = filed.hash();
     assert_applied(&w.block(vec![filed]).pop().unwrap());
     assert_applied(&w.one("scf", answer(id, ObjectionOutcome::Unresolved, false)));
-    let mark: DisputeMark =
-        codec::decode(&w.state.kv[&crate::ledger::registry::dispute_key(&target)], 1 << 10, "d").unwrap();
+    let mark: DisputeMark = codec::decode(
+        &w.state.kv[&crate::ledger::registry::dispute_key(&target)],
+        1 << 10,
+        "d",
+    )
+    .unwrap();
     assert!(!mark.open);
     // A bank with the supplier's receivables consent may file again.
     let consent = Payload::ConsentGrant(
