@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod records;
+pub mod render;
 pub mod verify;
 
 use std::path::Path;
@@ -624,6 +625,57 @@ impl Client {
             "/v1/queries?requester={requester}&offset={offset}&limit={limit}"
         ))
         .await
+    }
+
+    /// `GET /v1/receivables/{id}`: a receivable or part with its history.
+    pub async fn receivable(&self, id: &str, purpose: Purpose) -> Result<Value, ClientError> {
+        self.get_for(&format!("/v1/receivables/{id}"), Some(purpose))
+            .await
+    }
+
+    /// `GET /v1/enterprises/{uscc}/receivables`.
+    pub async fn enterprise_receivables(
+        &self,
+        uscc: &str,
+        purpose: Purpose,
+    ) -> Result<Value, ClientError> {
+        self.get_for(
+            &format!("/v1/enterprises/{uscc}/receivables"),
+            Some(purpose),
+        )
+        .await
+    }
+
+    /// `GET /v1/enterprises/{uscc}/report`: the enterprise's whole picture.
+    pub async fn report(&self, uscc: &str, purpose: Purpose) -> Result<Value, ClientError> {
+        self.get_for(&format!("/v1/enterprises/{uscc}/report"), Some(purpose))
+            .await
+    }
+
+    /// `GET /v1/objections`: open ones (or `overdue` only), or one
+    /// enterprise's.
+    pub async fn objections(
+        &self,
+        overdue: bool,
+        enterprise: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Value, ClientError> {
+        let mut path = format!("/v1/objections?overdue={overdue}&offset={offset}&limit={limit}");
+        if let Some(e) = enterprise {
+            path.push_str(&format!("&enterprise={e}"));
+        }
+        self.get(&path).await
+    }
+
+    /// `GET /v1/uscc-exceptions/{code}`: whether a regulator admitted a
+    /// pilot-era code.
+    pub async fn uscc_exception(&self, code: &str) -> Result<Option<Value>, ClientError> {
+        match self.get(&format!("/v1/uscc-exceptions/{code}")).await {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /v1/consents/{id}`.

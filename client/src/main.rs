@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use deltachain_client::records::{self, fen_to_yuan};
+use deltachain_client::render;
 use deltachain_client::{verify, Client, ClientError};
 use deltachain_protocol::{Genesis, Hash, Outcome, Purpose};
 use serde_json::{json, Value};
@@ -101,6 +102,17 @@ enum Command {
     },
     /// Show the node's status.
     Status,
+    /// An enterprise's whole picture: identity, credit summary per city
+    /// and bank, public records, IP, receivables, objections and how often
+    /// it was read (same access as `query enterprise`).
+    Report {
+        /// USCC.
+        uscc: String,
+        /// Why you read (as for `query enterprise`); recorded in the
+        /// enterprise's query log.
+        #[arg(long, env = "DELTACHAIN_PURPOSE")]
+        purpose: Option<String>,
+    },
     /// Verify an answer against the validators in a genesis file, never
     /// the node's word: a committed transaction (`verify HASH`), or the
     /// present state of an IP right, an enterprise's records or a member.
@@ -334,6 +346,15 @@ enum Record {
         /// Comma-separated roles.
         #[arg(long)]
         roles: String,
+        /// City it reports from (shown in reports per city), like 杭州.
+        #[arg(long, default_value = "")]
+        city: String,
+        /// For a data_provider: the public-record categories it may write,
+        /// comma-separated (tax_grade, tax_arrears, social_insurance,
+        /// housing_fund, utilities, court_judgment, enforcement,
+        /// dishonest_debtor, admin_penalty).
+        #[arg(long, default_value = "")]
+        categories: String,
     },
     /// Remove a member (regulator).
     MemberRemove {
@@ -349,6 +370,9 @@ enum Record {
         /// Comma-separated roles.
         #[arg(long)]
         roles: String,
+        /// For a data_provider: its public-record categories.
+        #[arg(long, default_value = "")]
+        categories: String,
     },
     /// Bind or replace an enterprise's key (enterprise_registrar).
     EnterpriseKey {
@@ -374,6 +398,195 @@ enum Record {
         /// The enterprise's key file.
         #[arg(long)]
         enterprise_key: PathBuf,
+    },
+    /// Register a receivable the debtor confirms (receivables_registrar).
+    ReceivableRegister {
+        /// Receivable id, unique on the chain (letters, digits, . - _).
+        #[arg(long)]
+        id: String,
+        /// Creditor USCC (the first holder).
+        #[arg(long)]
+        creditor: String,
+        /// Debtor USCC (the core enterprise that owes).
+        #[arg(long)]
+        debtor: String,
+        /// Face amount in yuan.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Currency.
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        /// Issue date, YYYY-MM-DD.
+        #[arg(long)]
+        issued: String,
+        /// Due date, YYYY-MM-DD.
+        #[arg(long)]
+        due: String,
+        /// Invoice number(s); repeat or separate with commas.
+        #[arg(long = "invoice", required = true)]
+        invoices: Vec<String>,
+        /// Underlying contract reference.
+        #[arg(long)]
+        contract: String,
+        /// Unified movable-collateral registration number, if registered.
+        #[arg(long)]
+        collateral_registration: Option<String>,
+        /// The debtor enterprise's key file: it signs its confirmation of
+        /// exactly these terms.
+        #[arg(long)]
+        debtor_key: PathBuf,
+    },
+    /// Finance a receivable: pledge or factoring (lender).
+    ReceivableFinance {
+        /// Receivable or part id.
+        #[arg(long)]
+        id: String,
+        /// pledge or factoring.
+        #[arg(long)]
+        kind: String,
+        /// Financed amount in yuan (at most the unsettled balance).
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Financing contract reference.
+        #[arg(long)]
+        contract: String,
+        /// Last day of the financing.
+        #[arg(long)]
+        until: String,
+    },
+    /// Release your financing of a receivable (lender).
+    ReceivableRelease {
+        /// Receivable or part id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Split unfinanced balance into parts for new holders (the holder's
+    /// own key, or a receivables_registrar).
+    ReceivableSplit {
+        /// Receivable or part id.
+        #[arg(long)]
+        id: String,
+        /// A part: PART_ID:HOLDER_USCC:AMOUNT_YUAN; repeat for each part.
+        #[arg(long = "part", required = true)]
+        parts: Vec<String>,
+    },
+    /// Pass an unfinanced receivable to a new holder (the holder's own key,
+    /// or a receivables_registrar).
+    ReceivableTransfer {
+        /// Receivable or part id.
+        #[arg(long)]
+        id: String,
+        /// New holder's USCC.
+        #[arg(long)]
+        to: String,
+    },
+    /// Record a payment on a receivable (receivables_registrar).
+    ReceivableSettle {
+        /// Receivable or part id.
+        #[arg(long)]
+        id: String,
+        /// Amount paid in yuan.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Day of payment, YYYY-MM-DD.
+        #[arg(long)]
+        paid_on: String,
+    },
+    /// A public-credit record (data_provider, for its categories).
+    PublicRecord {
+        /// Enterprise USCC.
+        #[arg(long)]
+        enterprise: String,
+        /// tax_grade, tax_arrears, social_insurance, housing_fund,
+        /// utilities, court_judgment, enforcement, dishonest_debtor or
+        /// admin_penalty.
+        #[arg(long)]
+        category: String,
+        /// The month it concerns, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// Reference of the source document.
+        #[arg(long)]
+        source: String,
+        /// tax_grade: A, B, M, C or D.
+        #[arg(long)]
+        grade: Option<String>,
+        /// Amount in yuan (tax_arrears, enforcement; court_judgment and
+        /// admin_penalty if any).
+        #[arg(long, allow_hyphen_values = true)]
+        amount: Option<String>,
+        /// social_insurance, housing_fund: employees covered.
+        #[arg(long)]
+        headcount: Option<u32>,
+        /// social_insurance, housing_fund: contributions owed, in yuan.
+        #[arg(long, allow_hyphen_values = true)]
+        arrears: Option<String>,
+        /// utilities: water, electricity or gas.
+        #[arg(long)]
+        utility: Option<String>,
+        /// utilities: on_time, late or arrears.
+        #[arg(long)]
+        status: Option<String>,
+        /// utilities: months late or in arrears.
+        #[arg(long)]
+        months: Option<u8>,
+        /// court_judgment, enforcement, dishonest_debtor: the case number,
+        /// like （2024）沪0115民初12345号.
+        #[arg(long)]
+        case_number: Option<String>,
+        /// admin_penalty: the authority.
+        #[arg(long)]
+        authority: Option<String>,
+        /// admin_penalty: its decision number.
+        #[arg(long)]
+        decision_number: Option<String>,
+        /// Free text, up to 500 characters.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Object to a record about your enterprise (its own key, or a member
+    /// naming the enterprise's consent with --consent-id).
+    Objection {
+        /// The transaction that reported the credit or public record.
+        #[arg(long, conflicts_with = "receivable")]
+        tx: Option<String>,
+        /// Or a receivable (or part) id.
+        #[arg(long)]
+        receivable: Option<String>,
+        /// What is wrong with it, up to 500 characters.
+        #[arg(long)]
+        reason: String,
+        /// When a member files for the enterprise: the consent it holds.
+        #[arg(long)]
+        consent_id: Option<String>,
+    },
+    /// Answer an objection to a record you reported.
+    ObjectionResolve {
+        /// The objection's transaction hash.
+        #[arg(long)]
+        objection: String,
+        /// corrected, upheld or unresolved.
+        #[arg(long)]
+        outcome: String,
+        /// Why; for corrected, the correction itself.
+        #[arg(long)]
+        explanation: String,
+        /// With corrected: withdraw the record rather than annotate it.
+        #[arg(long)]
+        withdraw: bool,
+    },
+    /// Admit a pilot-era code whose only fault is its check character
+    /// (regulator).
+    UsccException {
+        /// The 18-character code.
+        #[arg(long)]
+        code: String,
+        /// The enterprise's registered name.
+        #[arg(long)]
+        name: String,
+        /// Why it is admitted (licence seen, registry checked).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -404,6 +617,38 @@ enum Query {
     Ip {
         /// Patent number or registration id.
         ip_id: String,
+    },
+    /// A receivable or part: balance, financing, parts and history.
+    Receivable {
+        /// Receivable or part id.
+        id: String,
+        /// Why you read (loan_approval, post_loan_management, ...).
+        #[arg(long, env = "DELTACHAIN_PURPOSE")]
+        purpose: Option<String>,
+    },
+    /// The receivables an enterprise is creditor, debtor or holder of.
+    Receivables {
+        /// USCC.
+        uscc: String,
+        /// Why you read.
+        #[arg(long, env = "DELTACHAIN_PURPOSE")]
+        purpose: Option<String>,
+    },
+    /// Objections: every open one, or --overdue (regulators); or one
+    /// enterprise's with --enterprise.
+    Objections {
+        /// Only those past their deadline (by block time).
+        #[arg(long)]
+        overdue: bool,
+        /// One enterprise's objections.
+        #[arg(long)]
+        enterprise: Option<String>,
+        /// Skip this many.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Who read an enterprise's data: its query log, for the enterprise
     /// itself and regulators. With --requester instead, one requester's reads.
@@ -596,10 +841,113 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     name,
                     public_key,
                     roles,
-                } => records::add_member(&name, &public_key, &roles)?,
+                    city,
+                    categories,
+                } => records::add_member(&name, &public_key, &roles, &city, &categories)?,
                 Record::MemberRemove { public_key } => records::remove_member(&public_key)?,
-                Record::MemberRoles { public_key, roles } => {
-                    records::set_roles(&public_key, &roles)?
+                Record::MemberRoles {
+                    public_key,
+                    roles,
+                    categories,
+                } => records::set_roles(&public_key, &roles, &categories)?,
+                Record::ReceivableRegister {
+                    id,
+                    creditor,
+                    debtor,
+                    amount,
+                    currency,
+                    issued,
+                    due,
+                    invoices,
+                    contract,
+                    collateral_registration,
+                    debtor_key,
+                } => {
+                    let terms = records::receivable_terms(&records::ReceivableInput {
+                        id: &id,
+                        creditor: &creditor,
+                        debtor: &debtor,
+                        amount: &amount,
+                        currency: &currency,
+                        issued: &issued,
+                        due: &due,
+                        invoices: &invoices,
+                        contract: &contract,
+                        collateral_registration: collateral_registration.as_deref(),
+                    })?;
+                    let debtor_key = deltachain_client::load_key(&debtor_key)?;
+                    let chain_id = client.status().await?.chain_id;
+                    records::receivable_register(terms.confirm(&chain_id, &debtor_key))?
+                }
+                Record::ReceivableFinance {
+                    id,
+                    kind,
+                    amount,
+                    contract,
+                    until,
+                } => records::receivable_finance(&id, &kind, &amount, &contract, &until)?,
+                Record::ReceivableRelease { id } => records::receivable_release(&id)?,
+                Record::ReceivableSplit { id, parts } => records::receivable_split(&id, &parts)?,
+                Record::ReceivableTransfer { id, to } => records::receivable_transfer(&id, &to)?,
+                Record::ReceivableSettle {
+                    id,
+                    amount,
+                    paid_on,
+                } => records::receivable_settle(&id, &amount, &paid_on)?,
+                Record::PublicRecord {
+                    enterprise,
+                    category,
+                    period,
+                    source,
+                    grade,
+                    amount,
+                    headcount,
+                    arrears,
+                    utility,
+                    status,
+                    months,
+                    case_number,
+                    authority,
+                    decision_number,
+                    note,
+                } => records::public_record(
+                    &enterprise,
+                    &category,
+                    &period,
+                    &source,
+                    note.as_deref(),
+                    &records::PublicFields {
+                        grade: grade.as_deref(),
+                        amount: amount.as_deref(),
+                        headcount,
+                        arrears: arrears.as_deref(),
+                        utility: utility.as_deref(),
+                        status: status.as_deref(),
+                        months,
+                        case_number: case_number.as_deref(),
+                        authority: authority.as_deref(),
+                        decision_number: decision_number.as_deref(),
+                    },
+                )?,
+                Record::Objection {
+                    tx,
+                    receivable,
+                    reason,
+                    consent_id,
+                } => records::objection(
+                    tx.as_deref(),
+                    receivable.as_deref(),
+                    &reason,
+                    consent_id.as_deref(),
+                )?,
+                Record::ObjectionResolve {
+                    objection,
+                    outcome,
+                    explanation,
+                    withdraw,
+                } => records::objection_resolve(&objection, &outcome, &explanation, withdraw)?,
+                Record::UsccException { code, name, reason } => {
+                    records::uscc_exception(&code, &name, &reason)?
                 }
                 Record::EnterpriseKey { uscc, public_key } => {
                     records::enterprise_key(&uscc, &public_key)?
@@ -680,8 +1028,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             offset,
             limit,
         }) => {
-            let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
-            deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+            let uscc = uscc_arg(&uscc)?;
             let v = if own {
                 client
                     .enterprise_own(&uscc, offset, limit.clamp(1, 500))
@@ -784,9 +1131,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let limit = limit.clamp(1, 500);
             let v = match (uscc, requester) {
                 (Some(uscc), _) => {
-                    let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
-                    deltachain_protocol::validate::uscc("uscc", &uscc)
-                        .map_err(|e| usage(e.to_string()))?;
+                    let uscc = uscc_arg(&uscc)?;
                     client.queries(&uscc, offset, limit).await?
                 }
                 (None, Some(r)) => {
@@ -834,6 +1179,63 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         })
                         .collect(),
                 );
+            }
+        }
+        Command::Report { uscc, purpose } => {
+            let uscc = uscc_arg(&uscc)?;
+            let purpose = purpose_arg(purpose, "an enterprise's report")?;
+            let v = client.report(&uscc, purpose).await?;
+            if json_out {
+                out!("{v:#}");
+            } else {
+                print_lines(render::report(&v));
+            }
+        }
+        Command::Query(Query::Receivable { id, purpose }) => {
+            deltachain_protocol::registry::check_receivable_id("id", id.trim())
+                .map_err(|e| usage(e.to_string()))?;
+            let purpose = purpose_arg(purpose, "a receivable")?;
+            let v = client.receivable(id.trim(), purpose).await?;
+            if json_out {
+                out!("{v:#}");
+            } else {
+                print_lines(render::receivable(&v));
+            }
+        }
+        Command::Query(Query::Receivables { uscc, purpose }) => {
+            let uscc = uscc_arg(&uscc)?;
+            let purpose = purpose_arg(purpose, "an enterprise's receivables")?;
+            let v = client.enterprise_receivables(&uscc, purpose).await?;
+            if json_out {
+                out!("{v:#}");
+            } else {
+                print_lines(render::receivables(&v));
+            }
+        }
+        Command::Query(Query::Objections {
+            overdue,
+            enterprise,
+            offset,
+            limit,
+        }) => {
+            let enterprise = enterprise.as_deref().map(uscc_arg).transpose()?;
+            let v = client
+                .objections(overdue, enterprise.as_deref(), offset, limit.clamp(1, 500))
+                .await?;
+            if json_out {
+                out!("{v:#}");
+                return Ok(());
+            }
+            let list = v["objections"].as_array().cloned().unwrap_or_default();
+            out!(
+                "{} objection(s){}, as of {} (height {})",
+                list.len(),
+                if overdue { " past their deadline" } else { "" },
+                s(&v["as_of"]),
+                s(&v["as_of_height"])
+            );
+            if !list.is_empty() {
+                print_lines(render::objections(&list));
             }
         }
         Command::Query(Query::Ip { ip_id }) => {
@@ -1187,8 +1589,7 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
             height,
         } => {
             let g = load_genesis(&genesis)?;
-            let uscc = deltachain_protocol::validate::normalize_uscc(&uscc);
-            deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+            let uscc = uscc_arg(&uscc)?;
             let purpose = purpose
                 .ok_or_else(|| {
                     usage(format!(
@@ -1255,6 +1656,33 @@ async fn verify_state_cmd(client: &Client, what: VerifyCmd, json_out: bool) -> R
         }
     }
     Ok(())
+}
+
+/// A USCC as typed: normalised and well formed. A code that fails only the
+/// check character goes on to the node, which knows whether a regulator
+/// admitted it and says so if not.
+fn uscc_arg(raw: &str) -> Result<String, Failure> {
+    let uscc = deltachain_protocol::validate::normalize_uscc(raw);
+    deltachain_protocol::validate::uscc_lenient("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+    Ok(uscc)
+}
+
+/// The signed purpose of a read.
+fn purpose_arg(p: Option<String>, what: &str) -> Result<Purpose, Failure> {
+    p.ok_or_else(|| {
+        usage(format!(
+            "reading {what} needs --purpose (one of {})",
+            purposes()
+        ))
+    })?
+    .parse::<Purpose>()
+    .map_err(|e| usage(format!("--purpose: {e}")))
+}
+
+fn print_lines(lines: Vec<String>) {
+    for l in lines {
+        out!("{l}");
+    }
 }
 
 fn purposes() -> String {
@@ -1368,7 +1796,11 @@ async fn consent_cmd(
                         .and_then(|n| n.strip_suffix(".key"))
                         .map(str::to_string);
                     match from_name {
-                        Some(u) if deltachain_protocol::validate::uscc("uscc", &u).is_ok() => u,
+                        Some(u)
+                            if deltachain_protocol::validate::uscc_lenient("uscc", &u).is_ok() =>
+                        {
+                            u
+                        }
                         _ => {
                             let acct = ent_client
                                 .get(&format!("/v1/accounts/{}", ent.public()))
@@ -1383,7 +1815,7 @@ async fn consent_cmd(
                     }
                 }
             };
-            deltachain_protocol::validate::uscc("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
+            let uscc = uscc_arg(&uscc)?;
             let grantee_key = match deltachain_protocol::PublicKey::from_hex(grantee.trim()) {
                 Ok(k) => k,
                 Err(_) => {

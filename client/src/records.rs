@@ -7,6 +7,12 @@ use deltachain_protocol::{
     IpRelease, IpTransfer, Payload, PublicKey, RemoveMember, Roles, SetRoles,
 };
 use deltachain_protocol::{Consent, Purpose, Scope, SignedConsent};
+use deltachain_protocol::{
+    FinanceKind, Objection, ObjectionOutcome, ObjectionResolution, ObjectionTarget, PublicCategory,
+    PublicData, PublicRecord, ReceivableFinance, ReceivablePart, ReceivableRegister,
+    ReceivableRelease, ReceivableSettle, ReceivableSplit, ReceivableTerms, ReceivableTransfer,
+    UsccException,
+};
 
 use deltachain_protocol::validate::{normalize_ip_id, normalize_uscc};
 
@@ -179,12 +185,24 @@ fn roles(s: &str) -> Result<Roles, ClientError> {
 }
 
 /// A new member (regulator only).
-pub fn add_member(name: &str, public_key: &str, role_list: &str) -> Result<Payload, ClientError> {
+pub fn add_member(
+    name: &str,
+    public_key: &str,
+    role_list: &str,
+    city: &str,
+    category_list: &str,
+) -> Result<Payload, ClientError> {
     checked(Payload::AddMember(AddMember {
         name: name.into(),
         public_key: key(public_key)?,
         roles: roles(role_list)?,
+        city: city.trim().into(),
+        categories: categories(category_list)?,
     }))
+}
+
+fn categories(s: &str) -> Result<deltachain_protocol::Categories, ClientError> {
+    deltachain_protocol::Categories::parse_list(s).map_err(|e| input(format!("--categories: {e}")))
 }
 
 /// Removal of a member (regulator only).
@@ -195,10 +213,15 @@ pub fn remove_member(public_key: &str) -> Result<Payload, ClientError> {
 }
 
 /// New roles for a member (regulator only).
-pub fn set_roles(public_key: &str, role_list: &str) -> Result<Payload, ClientError> {
+pub fn set_roles(
+    public_key: &str,
+    role_list: &str,
+    category_list: &str,
+) -> Result<Payload, ClientError> {
     checked(Payload::SetRoles(SetRoles {
         public_key: key(public_key)?,
         roles: roles(role_list)?,
+        categories: categories(category_list)?,
     }))
 }
 
@@ -301,6 +324,303 @@ pub fn consent_revoke(
     checked(Payload::ConsentRevoke(
         deltachain_protocol::ConsentRevoke::sign(chain_id, consent_id.trim(), enterprise_key),
     ))
+}
+
+/// What `submit receivable-register` needs: the terms as typed.
+pub struct ReceivableInput<'a> {
+    /// Receivable id.
+    pub id: &'a str,
+    /// Creditor USCC.
+    pub creditor: &'a str,
+    /// Debtor USCC.
+    pub debtor: &'a str,
+    /// Face amount in yuan.
+    pub amount: &'a str,
+    /// Currency.
+    pub currency: &'a str,
+    /// Issue date.
+    pub issued: &'a str,
+    /// Due date.
+    pub due: &'a str,
+    /// Invoice numbers (each may itself be a comma-separated list).
+    pub invoices: &'a [String],
+    /// Underlying contract.
+    pub contract: &'a str,
+    /// Movable-collateral registration number.
+    pub collateral_registration: Option<&'a str>,
+}
+
+/// Receivable terms from typed input, checked.
+pub fn receivable_terms(i: &ReceivableInput<'_>) -> Result<ReceivableTerms, ClientError> {
+    let invoices: Vec<String> = i
+        .invoices
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let terms = ReceivableTerms {
+        receivable_id: i.id.trim().into(),
+        creditor: normalize_uscc(i.creditor),
+        debtor: normalize_uscc(i.debtor),
+        amount_fen: yuan_to_fen(i.amount)?,
+        currency: i.currency.into(),
+        issued_on: date("issued", i.issued)?,
+        due_on: date("due", i.due)?,
+        invoices,
+        contract: i.contract.into(),
+        collateral_registration: i.collateral_registration.map(|s| s.trim().to_string()),
+    };
+    terms
+        .validate()
+        .map_err(|e| input(format!("invalid {e}")))?;
+    Ok(terms)
+}
+
+/// A receivable registration: the terms with the debtor's confirmation.
+pub fn receivable_register(r: ReceivableRegister) -> Result<Payload, ClientError> {
+    checked(Payload::ReceivableRegister(r))
+}
+
+/// Financing of a receivable by the sending bank.
+pub fn receivable_finance(
+    id: &str,
+    kind: &str,
+    amount_yuan: &str,
+    contract: &str,
+    until: &str,
+) -> Result<Payload, ClientError> {
+    checked(Payload::ReceivableFinance(ReceivableFinance {
+        receivable_id: id.trim().into(),
+        kind: kind
+            .parse::<FinanceKind>()
+            .map_err(|e| input(format!("--kind: {e}")))?,
+        amount_fen: yuan_to_fen(amount_yuan)?,
+        contract: contract.into(),
+        until: date("until", until)?,
+    }))
+}
+
+/// Release of the sender's financing.
+pub fn receivable_release(id: &str) -> Result<Payload, ClientError> {
+    checked(Payload::ReceivableRelease(ReceivableRelease {
+        receivable_id: id.trim().into(),
+    }))
+}
+
+/// A split into parts, each typed as `PART_ID:HOLDER_USCC:AMOUNT_YUAN`.
+pub fn receivable_split(id: &str, parts: &[String]) -> Result<Payload, ClientError> {
+    let parts = parts
+        .iter()
+        .map(|p| {
+            let f: Vec<&str> = p.splitn(3, ':').collect();
+            let [part_id, holder, amount] = f.as_slice() else {
+                return Err(input(format!(
+                    "--part {:?} must be PART_ID:HOLDER_USCC:AMOUNT, like AR-1-a:91350100M000100Y43:300,000",
+                    deltachain_protocol::validate::truncate(p)
+                )));
+            };
+            Ok(ReceivablePart {
+                part_id: part_id.trim().into(),
+                holder: normalize_uscc(holder),
+                amount_fen: yuan_to_fen(amount)?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    checked(Payload::ReceivableSplit(ReceivableSplit {
+        receivable_id: id.trim().into(),
+        parts,
+    }))
+}
+
+/// A receivable passed to a new holder.
+pub fn receivable_transfer(id: &str, to: &str) -> Result<Payload, ClientError> {
+    checked(Payload::ReceivableTransfer(ReceivableTransfer {
+        receivable_id: id.trim().into(),
+        new_holder: normalize_uscc(to),
+    }))
+}
+
+/// A payment on a receivable.
+pub fn receivable_settle(
+    id: &str,
+    amount_yuan: &str,
+    paid_on: &str,
+) -> Result<Payload, ClientError> {
+    checked(Payload::ReceivableSettle(ReceivableSettle {
+        receivable_id: id.trim().into(),
+        amount_fen: yuan_to_fen(amount_yuan)?,
+        paid_on: date("paid-on", paid_on)?,
+    }))
+}
+
+/// The typed fields of a public record, as flags; which ones a category
+/// needs is checked here.
+#[derive(Default)]
+pub struct PublicFields<'a> {
+    /// Tax grade.
+    pub grade: Option<&'a str>,
+    /// Amount in yuan (arrears, enforcement, judgment, fine).
+    pub amount: Option<&'a str>,
+    /// Headcount (social insurance, housing fund).
+    pub headcount: Option<u32>,
+    /// Contributions owed in yuan.
+    pub arrears: Option<&'a str>,
+    /// water, electricity or gas.
+    pub utility: Option<&'a str>,
+    /// on_time, late or arrears.
+    pub status: Option<&'a str>,
+    /// Months late or in arrears.
+    pub months: Option<u8>,
+    /// Court case number.
+    pub case_number: Option<&'a str>,
+    /// Authority of a penalty.
+    pub authority: Option<&'a str>,
+    /// Decision number of a penalty.
+    pub decision_number: Option<&'a str>,
+}
+
+/// A public-credit record.
+pub fn public_record(
+    enterprise: &str,
+    category: &str,
+    period: &str,
+    source: &str,
+    note: Option<&str>,
+    f: &PublicFields<'_>,
+) -> Result<Payload, ClientError> {
+    let category: PublicCategory = category
+        .parse()
+        .map_err(|e: String| input(format!("--category: {e}")))?;
+    let need = |v: Option<&'_ str>, flag: &str| {
+        v.map(str::to_string)
+            .ok_or_else(|| input(format!("a {category} record needs --{flag}")))
+    };
+    let money = |v: Option<&str>| v.map(yuan_to_fen).transpose();
+    let case = || need(f.case_number, "case-number").map(|c| normalize_case_number(&c));
+    let data = match category {
+        PublicCategory::TaxGrade => PublicData::TaxGrade {
+            grade: need(f.grade, "grade")?.trim().to_ascii_uppercase(),
+        },
+        PublicCategory::TaxArrears => PublicData::TaxArrears {
+            amount_fen: yuan_to_fen(&need(f.amount, "amount")?)?,
+        },
+        PublicCategory::SocialInsurance | PublicCategory::HousingFund => {
+            let headcount = f
+                .headcount
+                .ok_or_else(|| input(format!("a {category} record needs --headcount")))?;
+            let arrears_fen = money(f.arrears)?.unwrap_or(0);
+            if category == PublicCategory::SocialInsurance {
+                PublicData::SocialInsurance {
+                    headcount,
+                    arrears_fen,
+                }
+            } else {
+                PublicData::HousingFund {
+                    headcount,
+                    arrears_fen,
+                }
+            }
+        }
+        PublicCategory::Utilities => PublicData::Utilities {
+            utility: need(f.utility, "utility")?
+                .parse()
+                .map_err(|e: String| input(format!("--utility: {e}")))?,
+            status: need(f.status, "status")?
+                .parse()
+                .map_err(|e: String| input(format!("--status: {e}")))?,
+            months: f.months.unwrap_or(0),
+        },
+        PublicCategory::CourtJudgment => PublicData::CourtJudgment {
+            case_number: case()?,
+            amount_fen: money(f.amount)?,
+        },
+        PublicCategory::Enforcement => PublicData::Enforcement {
+            case_number: case()?,
+            amount_fen: yuan_to_fen(&need(f.amount, "amount")?)?,
+        },
+        PublicCategory::DishonestDebtor => PublicData::DishonestDebtor {
+            case_number: case()?,
+        },
+        PublicCategory::AdminPenalty => PublicData::AdminPenalty {
+            authority: need(f.authority, "authority")?,
+            decision_number: need(f.decision_number, "decision-number")?,
+            amount_fen: money(f.amount)?,
+        },
+    };
+    checked(Payload::PublicRecord(PublicRecord {
+        enterprise: normalize_uscc(enterprise),
+        period: period.trim().into(),
+        data,
+        source: source.into(),
+        note: note.map(Into::into),
+    }))
+}
+
+/// Court case numbers as typed: half-width parentheses become full-width,
+/// the form courts print, so one case has one spelling on chain.
+pub fn normalize_case_number(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '(' => '（',
+            ')' => '）',
+            c => c,
+        })
+        .collect()
+}
+
+/// An objection to a record (`--tx`) or a receivable.
+pub fn objection(
+    tx: Option<&str>,
+    receivable: Option<&str>,
+    reason: &str,
+    consent_id: Option<&str>,
+) -> Result<Payload, ClientError> {
+    let target = match (tx, receivable) {
+        (Some(h), None) => ObjectionTarget::Record(
+            Hash::from_hex(h.trim()).map_err(|e| input(format!("--tx: {e}")))?,
+        ),
+        (None, Some(id)) => ObjectionTarget::Receivable(id.trim().into()),
+        _ => {
+            return Err(input(
+                "say what the objection is about: --tx HASH of a credit or public record, or --receivable ID",
+            ))
+        }
+    };
+    checked(Payload::Objection(Objection {
+        target,
+        reason: reason.into(),
+        consent_id: consent_id.map(|c| c.trim().to_string()),
+    }))
+}
+
+/// The reporter's answer to an objection.
+pub fn objection_resolve(
+    objection: &str,
+    outcome: &str,
+    explanation: &str,
+    withdraw: bool,
+) -> Result<Payload, ClientError> {
+    checked(Payload::ObjectionResolution(ObjectionResolution {
+        objection: Hash::from_hex(objection.trim())
+            .map_err(|e| input(format!("--objection: {e}")))?,
+        outcome: outcome
+            .parse::<ObjectionOutcome>()
+            .map_err(|e| input(format!("--outcome: {e}")))?,
+        explanation: explanation.into(),
+        withdraw,
+    }))
+}
+
+/// A regulator's exception for a pilot-era code.
+pub fn uscc_exception(code: &str, name: &str, reason: &str) -> Result<Payload, ClientError> {
+    checked(Payload::UsccException(UsccException {
+        code: normalize_uscc(code),
+        name: name.trim().into(),
+        reason: reason.into(),
+    }))
 }
 
 #[cfg(test)]

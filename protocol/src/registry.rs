@@ -76,7 +76,7 @@ impl ReceivableTerms {
 
     /// Checks every field (no state needed).
     pub fn validate(&self) -> Result<(), ValidationError> {
-        validate::identifier("receivable_id", &self.receivable_id, MAX_ID_CHARS)?;
+        receivable_id(&self.receivable_id)?;
         validate::uscc_lenient("creditor", &self.creditor)?;
         validate::uscc_lenient("debtor", &self.debtor)?;
         if self.creditor == self.debtor {
@@ -233,7 +233,7 @@ impl ReceivableSplit {
         }
         let mut total: u64 = 0;
         for (i, p) in self.parts.iter().enumerate() {
-            validate::identifier("part_id", &p.part_id, MAX_ID_CHARS)?;
+            check_receivable_id("part_id", &p.part_id)?;
             if p.part_id == self.receivable_id
                 || self.parts[..i].iter().any(|q| q.part_id == p.part_id)
             {
@@ -253,7 +253,23 @@ impl ReceivableSplit {
 }
 
 fn receivable_id(id: &str) -> Result<(), ValidationError> {
-    validate::identifier("receivable_id", id, MAX_ID_CHARS)
+    check_receivable_id("receivable_id", id)
+}
+
+/// Checks a receivable or part id: an identifier without `/`, since ids
+/// appear in URLs.
+pub fn check_receivable_id(field: &'static str, id: &str) -> Result<(), ValidationError> {
+    validate::identifier(field, id, MAX_ID_CHARS)?;
+    if id.contains('/') {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "{:?} contains '/'; receivable ids appear in URLs, write it with '-' instead",
+                validate::truncate(id)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn positive(field: &'static str, v: u64) -> Result<(), ValidationError> {

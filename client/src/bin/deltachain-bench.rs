@@ -391,6 +391,8 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
                         Role::Lender,
                         Role::IpRegistrar,
                     ]),
+                    city: String::new(),
+                    categories: deltachain_protocol::Categories::NONE,
                 }),
             }
             .sign(&regulator)

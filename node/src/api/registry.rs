@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use deltachain_protocol::registry::ObjectionTarget;
 use deltachain_protocol::state::Receivable;
-use deltachain_protocol::{validate, AuditRoute, CreditKind, Date, Hash, MAX_ID_CHARS};
+use deltachain_protocol::{validate, AuditRoute, CreditKind, Date, Hash};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -195,7 +195,7 @@ fn objection_view(names: &mut Names, o: &ObjectionRecord, now_ms: u64) -> Result
 
 fn receivable_id(raw: &str) -> Result<String, ApiError> {
     let id = raw.trim().to_string();
-    validate::identifier("receivable_id", &id, MAX_ID_CHARS)
+    deltachain_protocol::registry::check_receivable_id("receivable_id", &id)
         .map_err(|e| ApiError::bad("invalid_receivable_id", e.to_string()))?;
     Ok(id)
 }
