@@ -12,6 +12,13 @@
 #   6. The regulator views the enterprise across all cities, and verifies a
 #      record against the validators' signatures without trusting any node.
 #   7. The enterprise sees who read its data, and revokes the consent.
+#   8. Supply-chain finance: a core enterprise confirms its payable to the
+#      battery maker, the supplier splits it, one part is factored in
+#      Hangzhou, and a second financing of that part in Hefei is refused,
+#      naming the first financier.
+#   9. Public-credit data (tax grade, a court judgment), an objection to the
+#      default record, a pilot-era code admitted by the regulator, and the
+#      enterprise report a regulator reads.
 #
 # Usage: scripts/demo.sh   (DELTACHAIN_BASE_PORT as for testnet.sh)
 set -euo pipefail
@@ -20,7 +27,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NET="$ROOT/target/testnet"
 BIN="$ROOT/target/release/deltachain"
 BASE_PORT=${DELTACHAIN_BASE_PORT:-7070}
-[ $# -eq 0 ] || { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -eq 0 ] || { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ -x "$BIN" ] || { echo "error: $BIN not built; run scripts/testnet.sh up first" >&2; exit 1; }
 [ -f "$NET/genesis.json" ] || { echo "error: no network in $NET; run scripts/testnet.sh up first" >&2; exit 1; }
 NODES=$(wc -l <"$NET/names")
@@ -111,5 +118,58 @@ run --node "$HEFEI" submit --wait consent-revoke --consent-id "$CONSENT_ID" --en
 expect_rejected --node "$SHANGHAI" --key "$KEYS/bank-shanghai.key" query enterprise "$ENTERPRISE" --purpose loan_approval
 sleep 3 # the last reads reach the chain within a second and a block
 run --node "$HANGZHOU" --key "$ENT_KEY" query queries "$ENTERPRISE" --limit 8
+
+# The core enterprise (a Beijing-registered group buying cells), the battery
+# maker's own supplier that takes part of the receivable, and a Fujian firm
+# whose code was issued before GB 32100-2015 settled.
+CORE=91110108551385082Q
+SUB_SUPPLIER=91110000802100433B
+PILOT=91350100M0001TGQXM
+AR="AR-$RUN"
+say "Supply chain: the core enterprise confirms a payable of 3,000,000 yuan to the battery maker"
+run --node "$SHANGHAI" submit --key "$KEYS/scf-platform.key" --wait receivable-register --id "$AR" \
+    --creditor "$ENTERPRISE" --debtor "$CORE" --amount 3,000,000 --issued 2026-10-08 --due 2027-04-08 \
+    --invoice "3100$RUN-01,3100$RUN-02" --contract "电芯采购-2026-$RUN" --debtor-key "$KEYS/enterprise-$CORE.key"
+
+say "The battery maker splits it: 1,200,000 to its own supplier, 1,800,000 kept"
+run --node "$HEFEI" --key "$ENT_KEY" submit --wait receivable-split --id "$AR" \
+    --part "$AR-A:$SUB_SUPPLIER:1,200,000" --part "$AR-B:$ENTERPRISE:1,800,000"
+
+say "A Hangzhou bank factors part $AR-B (through the Hangzhou node)"
+run --node "$HANGZHOU" submit --key "$KEYS/bank-hangzhou.key" --wait receivable-finance --id "$AR-B" \
+    --kind factoring --amount 1,700,000 --contract "HZ-FT-$RUN" --until 2027-04-08
+
+say "A Hefei bank tries to take the same part as security: refused, naming the first financier"
+expect_rejected --node "$HEFEI" submit --key "$KEYS/bank-hefei.key" --wait receivable-finance --id "$AR-B" \
+    --kind pledge --amount 1,000,000 --contract "HF-PL-$RUN" --until 2027-03-31
+
+say "What the core enterprise sees of the receivable it owes"
+run --node "$JIAXING" --key "$KEYS/enterprise-$CORE.key" query receivable "$AR-B" --purpose self_inquiry
+
+say "Public-credit data: the tax bureau's grade and a court judgment"
+code=0
+run --node "$SHANGHAI" submit --key "$KEYS/tax-shanghai.key" --wait public-record --enterprise "$ENTERPRISE" \
+    --category tax_grade --period 2025-12 --grade B --source "沪税信-2025-$RUN" || code=$?
+[ "$code" = 0 ] || [ "$code" = 1 ] || exit "$code"
+run --node "$HEFEI" submit --key "$KEYS/court-hefei.key" --wait public-record --enterprise "$ENTERPRISE" \
+    --category court_judgment --period 2026-10 --case-number "（2026）皖0104民初${RUN: -5}号" --amount 380,000 \
+    --source "合肥蜀山法院-$RUN" --note "买卖合同纠纷，判决被告支付货款"
+
+say "The enterprise objects to the default record; the Hefei bank must answer within 20 days"
+DEFAULT_TX=$("$BIN" --node "$HEFEI" --key "$KEYS/bank-hefei.key" --json query enterprise "$ENTERPRISE" --own --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["credit_records"][0]["tx_hash"])')
+run --node "$HEFEI" --key "$ENT_KEY" submit --wait objection --tx "$DEFAULT_TX" --reason "该笔贷款已于 2026-11-25 展期，不构成违约"
+
+say "A Fujian firm with a pilot-era code is refused until the regulator admits it"
+expect_rejected --node "$SHANGHAI" submit --key "$KEYS/bank-shanghai.key" --wait credit --enterprise "$PILOT" \
+    --kind loan --reference "SH-LN-$RUN" --amount 2,000,000 --date 2026-11-02
+code=0
+run --node "$SHANGHAI" submit --key "$KEYS/regulator.key" --wait uscc-exception --code "$PILOT" \
+    --name "福州某电子科技有限公司" --reason "营业执照原件已核验，代码赋于 GB 32100-2015 施行前" || code=$?
+[ "$code" = 0 ] || [ "$code" = 1 ] || exit "$code" # 1: admitted by an earlier run
+run --node "$NANJING" submit --key "$KEYS/bank-shanghai.key" --wait credit --enterprise "$PILOT" \
+    --kind loan --reference "SH-LN-$RUN" --amount 2,000,000 --date 2026-11-02
+
+say "The regulator reads the battery maker's report (through the Jiaxing node)"
+run --node "$JIAXING" --key "$KEYS/regulator.key" report "$ENTERPRISE" --purpose supervision
 
 say "Done. The network keeps running; stop it with scripts/testnet.sh down"

@@ -16,15 +16,7 @@ pub fn cell(v: &Value) -> String {
 
 /// Fen as yuan with thousands separators: `123456789` is `1,234,567.89`.
 pub fn yuan(fen: u64) -> String {
-    let whole = (fen / 100).to_string();
-    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{grouped}.{:02}", fen % 100)
+    deltachain_protocol::format_yuan(fen)
 }
 
 /// A JSON amount in fen as yuan, `-` when absent.

@@ -44,6 +44,20 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// ids, names), in characters.
 pub const MAX_ID_CHARS: usize = 64;
 
+/// Fen as yuan with thousands separators (`123456789` is `1,234,567.89`),
+/// the way receipts, reports and clerks write amounts.
+pub fn format_yuan(fen: u64) -> String {
+    let whole = (fen / 100).to_string();
+    let mut out = String::with_capacity(whole.len() + whole.len() / 3 + 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out}.{:02}", fen % 100)
+}
+
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident $label:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*

@@ -151,6 +151,11 @@ pub struct Net {
 impl Net {
     /// Generates `n` validators and `full` full nodes with a short idle block interval.
     pub fn generate(n: usize, full: usize, block_interval_ms: u64) -> Net {
+        Net::generate_with(n, full, block_interval_ms, &[])
+    }
+
+    /// [`Net::generate`] with extra `deltachain-node testnet` arguments.
+    pub fn generate_with(n: usize, full: usize, block_interval_ms: u64, extra: &[&str]) -> Net {
         let dir = tempfile::tempdir().expect("temp dir");
         let base = free_base((n + full) as u16);
         let out = Command::new(bin("deltachain-node"))
@@ -163,6 +168,7 @@ impl Net {
                 "--base-port",
                 &base.to_string(),
             ])
+            .args(extra)
             .args([
                 "--block-interval-ms",
                 &block_interval_ms.to_string(),

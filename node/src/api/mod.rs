@@ -101,6 +101,7 @@ impl From<AdmitError> for ApiError {
             AdmitError::Invalid(m) if m.contains("chain") => "wrong_chain",
             AdmitError::Invalid(m) if m.contains("decode") || m.contains("bytes") => "undecodable",
             AdmitError::Invalid(_) => "invalid_transaction",
+            AdmitError::UsccNotAdmitted(_) => "uscc_not_admitted",
             AdmitError::UnknownSender(_) => "unknown_sender",
             AdmitError::StaleNonce { .. } => "stale_nonce",
             AdmitError::NonceTooFar { .. } => "nonce_too_far",

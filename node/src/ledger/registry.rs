@@ -195,7 +195,7 @@ pub fn dispute_key(target: &ObjectionTarget) -> Vec<u8> {
 }
 
 fn fen(v: u64) -> String {
-    format!("{}.{:02}", v / 100, v % 100)
+    deltachain_protocol::format_yuan(v)
 }
 
 /// The exception check: every code in the payload that fails the GB

@@ -30,6 +30,10 @@ pub enum AdmitError {
     /// Bad bytes, fields, chain id or signature.
     #[error("{0}")]
     Invalid(String),
+    /// A code that fails the GB 32100-2015 check and that no regulator
+    /// admitted.
+    #[error("{0}")]
+    UsccNotAdmitted(String),
     /// The sender is not a member.
     #[error("sender {0} is not a member of this chain")]
     UnknownSender(PublicKey),

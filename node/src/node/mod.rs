@@ -247,7 +247,7 @@ fn codes_admitted(store: &Store, payload: &deltachain_protocol::Payload) -> Resu
             .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?
             .is_some();
         if !admitted {
-            return Err(AdmitError::Invalid(
+            return Err(AdmitError::UsccNotAdmitted(
                 deltachain_protocol::validate::uscc_needs_exception(field, code),
             ));
         }

@@ -169,7 +169,7 @@ fn split_arithmetic_at_the_edges() {
             "ent-a",
             split("AR-1", &[("P1", ENT_B, 600_00), ("P2", ENT_A, 400_01)]),
         ),
-        "add up to 1000.01",
+        "add up to 1,000.01",
     );
     // Only the holder (or the platform) splits.
     assert_rejected(
