@@ -493,7 +493,8 @@ enum Record {
         paid_on: String,
     },
     /// A public-credit record (data_provider, for its categories).
-    PublicRecord {
+    #[command(name = "public-record")]
+    Public {
         /// Enterprise USCC.
         #[arg(long)]
         enterprise: String,
@@ -894,7 +895,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     amount,
                     paid_on,
                 } => records::receivable_settle(&id, &amount, &paid_on)?,
-                Record::PublicRecord {
+                Record::Public {
                     enterprise,
                     category,
                     period,

@@ -742,7 +742,7 @@ mod tests {
             receivable_id: "AR-2026-001".into(),
             creditor: "91350100M000100Y43".into(),
             debtor: "91110108551385082Q".into(),
-            amount_fen: 100_000_00,
+            amount_fen: 10_000_000,
             currency: "CNY".into(),
             issued_on: Date::new(2026, 9, 1).unwrap(),
             due_on: Date::new(2027, 3, 1).unwrap(),

@@ -789,7 +789,7 @@ pub(super) enum Target {
         seq: u64,
         entry: PublicEntry,
     },
-    Receivable(Receivable),
+    Receivable(Box<Receivable>),
 }
 
 impl Target {
@@ -862,7 +862,9 @@ fn target_of<S: StateRead + ?Sized>(
     Ok(match t {
         ObjectionTarget::Record(h) => record_of(o, h)?
             .ok_or_else(|| format!("transaction {h} did not record a credit or public record")),
-        ObjectionTarget::Receivable(id) => receivable(o, id)?.map(Target::Receivable),
+        ObjectionTarget::Receivable(id) => {
+            receivable(o, id)?.map(|r| Target::Receivable(Box::new(r)))
+        }
     })
 }
 

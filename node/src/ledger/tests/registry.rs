@@ -2,6 +2,9 @@
 //! applied and refused, split arithmetic at its edges, and a property test
 //! of the double-financing invariant.
 
+// Amounts are written yuan_fen (`1_000_00` is 1,000.00 yuan).
+#![allow(clippy::inconsistent_digit_grouping)]
+
 use deltachain_protocol::state::Receivable;
 
 use super::*;
