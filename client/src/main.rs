@@ -974,6 +974,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .or(key)
                 .ok_or_else(|| usage("submit needs a signing key: --key FILE or DELTACHAIN_KEY"))?;
             let client = base.clone().with_key(key.clone());
+            codes_admitted(&client, &payload).await?;
             let tx = client.sign(&key, payload).await?;
             let hash = tx.hash();
             // The hash first: whatever happens to the connection from here
@@ -1666,6 +1667,28 @@ fn uscc_arg(raw: &str) -> Result<String, Failure> {
     let uscc = deltachain_protocol::validate::normalize_uscc(raw);
     deltachain_protocol::validate::uscc_lenient("uscc", &uscc).map_err(|e| usage(e.to_string()))?;
     Ok(uscc)
+}
+
+/// A code that fails the GB 32100-2015 check is signed only if a regulator
+/// admitted it: a mistyped code is refused here, before anything is sent,
+/// with the check character it should have.
+async fn codes_admitted(
+    client: &Client,
+    payload: &deltachain_protocol::Payload,
+) -> Result<(), Failure> {
+    for (field, code) in payload.usccs_needing_exception() {
+        let refused = deltachain_protocol::validate::uscc_needs_exception(field, code);
+        match client.uscc_exception(code).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(usage(refused)),
+            Err(e) => {
+                return Err(usage(format!(
+                    "{refused}. (Whether a regulator admitted it could not be learned: {e})"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The signed purpose of a read.

@@ -688,8 +688,22 @@ mod tests {
             None,
         )
         .unwrap();
-        let e = credit(
+        // A wrong check character alone is for the node to judge (a
+        // regulator may have admitted the code); a wrong alphabet is not.
+        let pilot = credit(
             "91350100M000100Y44",
+            "loan",
+            "LN-1",
+            Some("100"),
+            "CNY",
+            "2026-01-01",
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(pilot.usccs_needing_exception().len(), 1);
+        let e = credit(
+            "91350100M000I00Y43",
             "loan",
             "LN-1",
             Some("100"),

@@ -415,6 +415,14 @@ fn bad_input_gets_clear_4xx() {
             &signed(&dev, "bank-shanghai", &chain, 1, loan("91350100M000100Y44")),
         ),
         400,
+        "uscc_not_admitted",
+    );
+    assert_error(
+        submit_hex(
+            u,
+            &signed(&dev, "bank-shanghai", &chain, 1, loan("91350100M000I00Y43")),
+        ),
+        400,
         "invalid_transaction",
     );
     let bad_patent = Payload::IpRegister(IpRegister {

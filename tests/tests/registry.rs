@@ -357,10 +357,10 @@ fn pilot_era_codes_and_overdue_objections_on_a_testnet() {
     };
     let loan_args = loan(PILOT);
     let loan_args: Vec<&str> = loan_args.iter().map(String::as_str).collect();
-    // Refused at the door, saying how to get it admitted.
+    // Refused before signing, saying how to get it admitted.
     let (code, _, err) = submit(0, "bank-shanghai", &loan_args);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("uscc_not_admitted"), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("GB 32100-2015 gives '1'"), "{err}");
     assert!(err.contains("can be admitted by a regulator"), "{err}");
     let (code, _, err) = cli(&[
         "--node",
@@ -441,7 +441,7 @@ fn pilot_era_codes_and_overdue_objections_on_a_testnet() {
     let loan2 = loan(PILOT_2);
     let loan2: Vec<&str> = loan2.iter().map(String::as_str).collect();
     let (code, _, err) = submit(0, "bank-shanghai", &loan2);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
 
     // An objection the reporter answers after the deadline.
     let (code, out, err) = submit(0, "bank-shanghai", &{

@@ -93,7 +93,7 @@ pub fn document() -> Value {
 }
 
 fn purpose_header() -> Value {
-    json!({"name": "Deltachain-Purpose", "in": "header", "required": true, "schema": {"type": "string", "enum": ["loan_approval", "post_loan_management", "guarantee_review", "supervision", "self_inquiry"], "maxLength": 32}, "description": "why the caller reads; covered by the signature and recorded in the query log"})
+    json!({"name": "Deltachain-Purpose", "in": "header", "required": true, "schema": {"type": "string", "enum": ["loan_approval", "post_loan_management", "guarantee_review", "supervision", "self_inquiry"], "pattern": "^[a-z_]{1,32}$", "maxLength": 32}, "description": "why the caller reads; covered by the signature and recorded in the query log"})
 }
 
 /// Receivables, objections, admitted codes and the report.
