@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::codec;
@@ -315,89 +315,11 @@ named_enum!(
     }
 );
 
-/// The categories a `data_provider` may write. Two bytes on the wire; a
-/// list of names in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Categories(u16);
-
-impl Categories {
-    /// The empty set.
-    pub const NONE: Categories = Categories(0);
-    fn bit(c: PublicCategory) -> u16 {
-        1 << (c as u16)
-    }
-    /// A set from a list.
-    pub fn from_list(list: &[PublicCategory]) -> Categories {
-        Categories(list.iter().fold(0, |acc, c| acc | Categories::bit(*c)))
-    }
-    /// Whether the set has `c`.
-    pub fn has(&self, c: PublicCategory) -> bool {
-        self.0 & Categories::bit(c) != 0
-    }
-    /// The categories in declaration order.
-    pub fn to_list(&self) -> Vec<PublicCategory> {
-        PublicCategory::ALL
-            .iter()
-            .copied()
-            .filter(|c| self.has(*c))
-            .collect()
-    }
-    /// True for the empty set.
-    pub fn is_empty(&self) -> bool {
-        self.0 == 0
-    }
-    /// Parses `a,b,c` (empty: none).
-    pub fn parse_list(s: &str) -> Result<Categories, String> {
-        if s.trim().is_empty() {
-            return Ok(Categories::NONE);
-        }
-        let list = s
-            .split(',')
-            .map(|c| c.trim().parse::<PublicCategory>())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Categories::from_list(&list))
-    }
-}
-
-impl fmt::Debug for Categories {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.to_list()).finish()
-    }
-}
-
-impl fmt::Display for Categories {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.to_list().iter().map(|c| c.as_str()).collect();
-        f.write_str(&names.join(","))
-    }
-}
-
-impl Serialize for Categories {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            self.to_list().serialize(s)
-        } else {
-            s.serialize_u16(self.0)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Categories {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Categories, D::Error> {
-        if d.is_human_readable() {
-            let list = Vec::<PublicCategory>::deserialize(d)?;
-            Ok(Categories::from_list(&list))
-        } else {
-            let bits = u16::deserialize(d)?;
-            if u32::from(bits) >> PublicCategory::ALL.len() != 0 {
-                return Err(serde::de::Error::custom(format!(
-                    "unknown category bits {bits:#06x}"
-                )));
-            }
-            Ok(Categories(bits))
-        }
-    }
-}
+named_set!(
+    /// The categories a `data_provider` may write. Two bytes on the wire;
+    /// a list of names in JSON.
+    Categories of PublicCategory as u16, "category"
+);
 
 named_enum!(
     /// Which utility.

@@ -6,10 +6,9 @@
 //! (`{"ip_pledge": {...}}`) because bincode cannot decode internally tagged
 //! enums.
 
-use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::codec::{self, DecodeError};
@@ -160,81 +159,96 @@ named_enum!(
     }
 );
 
-/// A set of roles. One byte on the wire; a list of names in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Roles(u8);
+/// A set of a `named_enum!`'s values as a bitmask: one integer on the
+/// wire, a list of names in JSON.
+macro_rules! named_set {
+    ($(#[$meta:meta])* $name:ident of $item:ident as $bits:ty, $label:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name($bits);
 
-impl Roles {
-    fn bit(role: Role) -> u8 {
-        1 << (role as u8)
-    }
-    /// The empty set.
-    pub const NONE: Roles = Roles(0);
-    /// A set from a list.
-    pub fn from_list(roles: &[Role]) -> Roles {
-        Roles(roles.iter().fold(0, |acc, r| acc | Roles::bit(*r)))
-    }
-    /// Whether the set has `role`.
-    pub fn has(&self, role: Role) -> bool {
-        self.0 & Roles::bit(role) != 0
-    }
-    /// The roles in the set, in declaration order.
-    pub fn to_list(&self) -> Vec<Role> {
-        Role::ALL.iter().copied().filter(|r| self.has(*r)).collect()
-    }
-    /// True for the empty set.
-    pub fn is_empty(&self) -> bool {
-        self.0 == 0
-    }
-    /// Parses `a,b,c`.
-    pub fn parse_list(s: &str) -> Result<Roles, String> {
-        let roles = s
-            .split(',')
-            .map(|r| r.trim().parse::<Role>())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Roles::from_list(&roles))
-    }
-}
-
-impl fmt::Debug for Roles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.to_list()).finish()
-    }
-}
-
-impl fmt::Display for Roles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.to_list().iter().map(|r| r.as_str()).collect();
-        f.write_str(&names.join(","))
-    }
-}
-
-impl Serialize for Roles {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            self.to_list().serialize(s)
-        } else {
-            s.serialize_u8(self.0)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Roles {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Roles, D::Error> {
-        if d.is_human_readable() {
-            let list = Vec::<Role>::deserialize(d)?;
-            Ok(Roles::from_list(&list))
-        } else {
-            let bits = u8::deserialize(d)?;
-            if u32::from(bits) >> Role::ALL.len() != 0 {
-                return Err(serde::de::Error::custom(format!(
-                    "unknown role bits {bits:#04x}"
-                )));
+        impl $name {
+            /// The empty set.
+            pub const NONE: $name = $name(0);
+            fn bit(item: $item) -> $bits {
+                1 << (item as $bits)
             }
-            Ok(Roles(bits))
+            /// A set from a list.
+            pub fn from_list(list: &[$item]) -> $name {
+                $name(list.iter().fold(0, |acc, i| acc | $name::bit(*i)))
+            }
+            /// Whether the set has `item`.
+            pub fn has(&self, item: $item) -> bool {
+                self.0 & $name::bit(item) != 0
+            }
+            /// The members of the set, in declaration order.
+            pub fn to_list(&self) -> Vec<$item> {
+                $item::ALL.iter().copied().filter(|i| self.has(*i)).collect()
+            }
+            /// True for the empty set.
+            pub fn is_empty(&self) -> bool {
+                self.0 == 0
+            }
+            /// Parses `a,b,c` (blank: the empty set).
+            pub fn parse_list(s: &str) -> Result<$name, String> {
+                if s.trim().is_empty() {
+                    return Ok($name::NONE);
+                }
+                let list = s
+                    .split(',')
+                    .map(|i| i.trim().parse::<$item>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok($name::from_list(&list))
+            }
         }
-    }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_list().entries(self.to_list()).finish()
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let names: Vec<&str> = self.to_list().iter().map(|i| i.as_str()).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    self.to_list().serialize(s)
+                } else {
+                    <$bits as ::serde::Serialize>::serialize(&self.0, s)
+                }
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                if d.is_human_readable() {
+                    let list = Vec::<$item>::deserialize(d)?;
+                    Ok($name::from_list(&list))
+                } else {
+                    let bits = <$bits>::deserialize(d)?;
+                    if u32::from(bits) >> $item::ALL.len() != 0 {
+                        return Err(::serde::de::Error::custom(format!(
+                            concat!("unknown ", $label, " bits {:#x}"),
+                            bits
+                        )));
+                    }
+                    Ok($name(bits))
+                }
+            }
+        }
+    };
 }
+
+named_set!(
+    /// A set of roles. One byte on the wire; a list of names in JSON.
+    Roles of Role as u8, "role"
+);
 
 /// A credit event on an enterprise, reported by a bank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -109,17 +109,11 @@ fn receivable_view(
         });
     }
     if let Some(h) = history {
-        let mut events = Vec::with_capacity(h.len());
-        for e in h {
-            events.push(json!({
-                "height": e.height,
-                "time": deltachain_protocol::time::format_unix_ms(e.time_ms),
-                "tx_hash": e.tx_hash,
-                "sender": names.party(&e.sender)?,
-                "event": e.event,
-            }));
-        }
-        v["history"] = Value::Array(events);
+        v["history"] = views::events(
+            names,
+            h.iter()
+                .map(|e| (e.height, e.time_ms, &e.tx_hash, &e.sender, &e.event)),
+        )?;
     }
     Ok(v)
 }

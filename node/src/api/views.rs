@@ -126,19 +126,31 @@ pub fn ip(
         v["expired_pledge"] = pledge(names, expired)?;
     }
     if let Some(h) = history {
-        let mut events = Vec::with_capacity(h.len());
-        for e in h {
-            events.push(json!({
-                "height": e.height,
-                "time": deltachain_protocol::time::format_unix_ms(e.time_ms),
-                "tx_hash": e.tx_hash,
-                "sender": names.party(&e.sender)?,
-                "event": e.event,
-            }));
-        }
-        v["history"] = Value::Array(events);
+        v["history"] = events(
+            names,
+            h.iter()
+                .map(|e| (e.height, e.time_ms, &e.tx_hash, &e.sender, &e.event)),
+        )?;
     }
     Ok(v)
+}
+
+/// A record's history: one entry per event, with the sender's name.
+pub fn events<'e, E: Serialize + 'e>(
+    names: &mut Names,
+    list: impl Iterator<Item = (u64, u64, &'e Hash, &'e PublicKey, &'e E)>,
+) -> Result<Value, StoreError> {
+    let mut out = Vec::new();
+    for (height, time_ms, tx_hash, sender, event) in list {
+        out.push(json!({
+            "height": height,
+            "time": deltachain_protocol::time::format_unix_ms(time_ms),
+            "tx_hash": tx_hash,
+            "sender": names.party(sender)?,
+            "event": event,
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 /// The enterprise whose data a payload carries, if it carries any: a

@@ -241,6 +241,16 @@ pub(super) fn uscc_exception<S: StateRead + ?Sized>(
     Ok(Ok(None))
 }
 
+/// Unwraps the inner result of a check, or ends the rule with its refusal.
+macro_rules! refuse_on {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(reason) => return Ok(Err(reason)),
+        }
+    };
+}
+
 fn receivable<S: StateRead + ?Sized>(
     o: &Overlay<S>,
     id: &str,
@@ -385,10 +395,7 @@ pub(super) fn finance<S: StateRead + ?Sized>(
     f: &ReceivableFinance,
 ) -> Result<Rule, StateFault> {
     let today = Date::from_unix_ms(ctx.time_ms);
-    let mut r = match receivable(o, &f.receivable_id)? {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
-    };
+    let mut r = refuse_on!(receivable(o, &f.receivable_id)?);
     if let Some(existing) = r.active_financing(today) {
         return Ok(Err(format!(
             "receivable {} is already financed: {} to {} for {} {} until {} (contract {}, transaction {}); a second financing is refused",
@@ -456,10 +463,7 @@ pub(super) fn release<S: StateRead + ?Sized>(
     hash: &Hash,
     id: &str,
 ) -> Result<Rule, StateFault> {
-    let mut r = match receivable(o, id)? {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
-    };
+    let mut r = refuse_on!(receivable(o, id)?);
     let Some(f) = &r.financing else {
         return Ok(Err(format!("receivable {id} has no financing to release")));
     };
@@ -474,23 +478,24 @@ pub(super) fn release<S: StateRead + ?Sized>(
     Ok(Ok(None))
 }
 
-/// Whether `sender` may act as the holder of `r`: the holder enterprise's
-/// own key, or a receivables registrar acting for it.
-fn holder_or_registrar<S: StateRead + ?Sized>(
+/// The receivable `id`, if `sender` may act as its holder: the holder
+/// enterprise's own key, or a receivables registrar acting for it.
+fn held<S: StateRead + ?Sized>(
     o: &Overlay<S>,
-    r: &Receivable,
+    id: &str,
     sender: &PublicKey,
     member: Option<&Member>,
     what: &str,
-) -> Result<Option<String>, StateFault> {
+) -> Result<Result<Receivable, String>, StateFault> {
+    let r = refuse_on!(receivable(o, id)?);
     if member.is_some_and(|m| m.roles.has(Role::ReceivablesRegistrar)) {
-        return Ok(None);
+        return Ok(Ok(r));
     }
     let bound = o.get::<PublicKey>(&keys::enterprise_key(&r.holder))?;
     if bound.as_ref() == Some(sender) {
-        return Ok(None);
+        return Ok(Ok(r));
     }
-    Ok(Some(format!(
+    Ok(Err(format!(
         "only the holder {} (with its own key) or a receivables_registrar may {what} receivable {}",
         r.holder, r.id
     )))
@@ -505,13 +510,7 @@ pub(super) fn split<S: StateRead + ?Sized>(
     s: &ReceivableSplit,
 ) -> Result<Rule, StateFault> {
     let today = Date::from_unix_ms(ctx.time_ms);
-    let mut r = match receivable(o, &s.receivable_id)? {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
-    };
-    if let Some(why) = holder_or_registrar(o, &r, &sender, member, "split")? {
-        return Ok(Err(why));
-    }
+    let mut r = refuse_on!(held(o, &s.receivable_id, &sender, member, "split")?);
     let total: u64 = s.parts.iter().map(|p| p.amount_fen).sum();
     let financed = r.financed_fen(today);
     let free = r.balance() - financed;
@@ -612,13 +611,7 @@ pub(super) fn transfer<S: StateRead + ?Sized>(
     t: &ReceivableTransfer,
 ) -> Result<Rule, StateFault> {
     let today = Date::from_unix_ms(ctx.time_ms);
-    let mut r = match receivable(o, &t.receivable_id)? {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
-    };
-    if let Some(why) = holder_or_registrar(o, &r, &sender, member, "transfer")? {
-        return Ok(Err(why));
-    }
+    let mut r = refuse_on!(held(o, &t.receivable_id, &sender, member, "transfer")?);
     if let Some(f) = r.active_financing(today) {
         return Ok(Err(format!(
             "receivable {} is financed ({}) by {} until {}; the financier must release it before a transfer",
@@ -665,10 +658,7 @@ pub(super) fn settle<S: StateRead + ?Sized>(
     s: &ReceivableSettle,
 ) -> Result<Rule, StateFault> {
     let today = Date::from_unix_ms(ctx.time_ms);
-    let mut r = match receivable(o, &s.receivable_id)? {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(e)),
-    };
+    let mut r = refuse_on!(receivable(o, &s.receivable_id)?);
     if let Some(reason) = future_date("payment date", s.paid_on, today) {
         return Ok(Err(reason));
     }
@@ -876,24 +866,13 @@ pub(super) fn correct<S: StateRead + ?Sized>(
     name: &str,
     correction: Correction,
 ) -> Result<Result<(), String>, StateFault> {
-    let full = |n: usize| {
-        (n >= MAX_CORRECTIONS).then(|| {
-            format!("{name} already has {MAX_CORRECTIONS} corrections; withdraw it and report a new one")
-        })
-    };
     match target {
         Target::Credit {
             uscc,
             seq,
             mut entry,
         } => {
-            if entry.withdrawn() {
-                return Ok(Err(format!("{name} is already withdrawn")));
-            }
-            if let Some(e) = full(entry.corrections.len()) {
-                return Ok(Err(e));
-            }
-            entry.corrections.push(correction);
+            refuse_on!(append(&mut entry.corrections, name, correction));
             o.put(keys::credit(&uscc, seq), &entry);
             recount_credits(o, &uscc, seq, &entry)?;
         }
@@ -902,13 +881,7 @@ pub(super) fn correct<S: StateRead + ?Sized>(
             seq,
             mut entry,
         } => {
-            if entry.withdrawn() {
-                return Ok(Err(format!("{name} is already withdrawn")));
-            }
-            if let Some(e) = full(entry.corrections.len()) {
-                return Ok(Err(e));
-            }
-            entry.corrections.push(correction);
+            refuse_on!(append(&mut entry.corrections, name, correction));
             o.put(keys::public(&uscc, seq), &entry);
         }
         Target::Receivable(mut r) => {
@@ -918,14 +891,25 @@ pub(super) fn correct<S: StateRead + ?Sized>(
                     r.id
                 )));
             }
-            if let Some(e) = full(r.corrections.len()) {
-                return Ok(Err(e));
-            }
-            r.corrections.push(correction);
+            refuse_on!(append(&mut r.corrections, name, correction));
             o.put(keys::receivable(&r.id), &r);
         }
     }
     Ok(Ok(()))
+}
+
+/// Appends a correction unless the record is withdrawn or has its fill.
+fn append(list: &mut Vec<Correction>, name: &str, c: Correction) -> Result<(), String> {
+    if list.iter().any(|c| c.withdraw) {
+        return Err(format!("{name} is already withdrawn"));
+    }
+    if list.len() >= MAX_CORRECTIONS {
+        return Err(format!(
+            "{name} already has {MAX_CORRECTIONS} corrections; withdraw it and report a new one"
+        ));
+    }
+    list.push(c);
+    Ok(())
 }
 
 /// `credit_correction` of a credit or public record: only its reporter may.
@@ -973,10 +957,7 @@ pub(super) fn objection<S: StateRead + ?Sized>(
     member: Option<&Member>,
 ) -> Result<Rule, StateFault> {
     let sender = stx.tx.sender;
-    let target = match target_of(o, &ob.target)? {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
-    };
+    let target = refuse_on!(target_of(o, &ob.target)?);
     let parties = target.parties();
     let today = Date::from_unix_ms(ctx.time_ms);
     // Who objects: the enterprise itself, or a member under its consent.
@@ -1083,10 +1064,7 @@ pub(super) fn resolution<S: StateRead + ?Sized>(
         )));
     }
     if r.outcome == ObjectionOutcome::Corrected {
-        let target = match target_of(o, &rec.target)? {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
-        };
+        let target = refuse_on!(target_of(o, &rec.target)?);
         let name = rec.target.to_string();
         if let Err(e) = correct(
             o,
