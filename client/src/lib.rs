@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod import;
 pub mod records;
 pub mod render;
 pub mod verify;
@@ -159,6 +160,25 @@ pub struct Account {
     pub committed_nonce: u64,
     /// Nonce to use next (after pending ones).
     pub next_nonce: u64,
+}
+
+/// What the node said of one transaction of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// In the mempool (just admitted, or already there).
+    Pending,
+    /// Already committed, applied or rejected.
+    Committed {
+        /// True if applied.
+        applied: bool,
+    },
+    /// Refused at admission.
+    Refused {
+        /// Stable code.
+        code: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// `GET /v1/txs/{hash}`.
@@ -548,6 +568,45 @@ impl Client {
                         },
                         Err(e) => ClientError::Decode(e.to_string()),
                     })
+                }
+            })
+            .collect())
+    }
+
+    /// `POST /v1/txs/batch`, keeping what the node knows of each
+    /// transaction: admitted, already pending, already committed (with its
+    /// outcome), or refused.
+    pub async fn submit_batch_status(
+        &self,
+        txs: &[SignedTransaction],
+    ) -> Result<Vec<Admission>, ClientError> {
+        let body = serde_json::json!({"txs": txs.iter().map(|t| hex::encode(t.encode())).collect::<Vec<_>>()});
+        let v = self.post("/v1/txs/batch", &body).await?;
+        let results = v
+            .get("results")
+            .and_then(|r| r.as_array())
+            .ok_or_else(|| ClientError::Decode("batch answer lacks results".into()))?;
+        if results.len() != txs.len() {
+            return Err(ClientError::Decode(format!(
+                "batch of {} answered with {} results",
+                txs.len(),
+                results.len()
+            )));
+        }
+        Ok(results
+            .iter()
+            .map(|r| {
+                if let Some(e) = r.get("error") {
+                    return Admission::Refused {
+                        code: e["code"].as_str().unwrap_or("unknown").to_string(),
+                        message: e["message"].as_str().unwrap_or("").to_string(),
+                    };
+                }
+                match (r["status"].as_str(), r["outcome"].as_str()) {
+                    (Some("committed"), Some(o)) => Admission::Committed {
+                        applied: o == "applied",
+                    },
+                    _ => Admission::Pending,
                 }
             })
             .collect())

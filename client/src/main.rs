@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use deltachain_client::records::{self, fen_to_yuan};
-use deltachain_client::render;
+use deltachain_client::{import, render};
 use deltachain_client::{verify, Client, ClientError};
 use deltachain_protocol::{Genesis, Hash, Outcome, Purpose};
 use serde_json::{json, Value};
@@ -102,6 +102,33 @@ enum Command {
     },
     /// Show the node's status.
     Status,
+    /// Load a CSV file of records (signed with --key): every row ends
+    /// applied, rejected by a ledger rule, or refused before signing, with
+    /// its line number and reason in the rejects file. An interrupted
+    /// import resumes where it stopped when run again with the same file;
+    /// nothing is submitted twice.
+    Import {
+        /// The CSV file (UTF-8, header row; layouts in the README and
+        /// `client/samples/`).
+        #[arg(long)]
+        file: PathBuf,
+        /// credit, public or receivable.
+        #[arg(long, default_value = "credit")]
+        kind: String,
+        /// Where to write refused and rejected rows (default FILE.rejects.csv).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Most transactions submitted and not yet committed.
+        #[arg(long, default_value_t = 20_000)]
+        max_in_flight: usize,
+        /// Transactions per request.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Seconds to wait for an unreachable node before stopping (run
+        /// again to resume).
+        #[arg(long, default_value_t = 600)]
+        wait_node: u64,
+    },
     /// An enterprise's whole picture: identity, credit summary per city
     /// and bank, public records, IP, receivables, objections and how often
     /// it was read (same access as `query enterprise`).
@@ -1181,6 +1208,73 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         })
                         .collect(),
                 );
+            }
+        }
+        Command::Import {
+            file,
+            kind,
+            rejects,
+            max_in_flight,
+            batch,
+            wait_node,
+        } => {
+            let key = key
+                .ok_or_else(|| usage("import needs a signing key: --key FILE or DELTACHAIN_KEY"))?;
+            let kind: import::Kind = kind.parse().map_err(|e| usage(format!("--kind: {e}")))?;
+            let opts = import::Options {
+                file: file.clone(),
+                kind,
+                rejects,
+                max_in_flight: max_in_flight.clamp(1, 100_000),
+                batch: batch.clamp(1, 10_000),
+                patience: Duration::from_secs(wait_node),
+                progress: if json_out {
+                    import::Progress::Quiet
+                } else {
+                    import::Progress::for_stderr()
+                },
+            };
+            let summary = import::run(&base, &key, &opts).await?;
+            if json_out {
+                out!("{}", json!(summary));
+            } else {
+                out!(
+                    "import of {}: {} row(s)",
+                    file.display(),
+                    records::group(summary.rows)
+                );
+                out!("  applied   {:>12}", records::group(summary.applied));
+                out!(
+                    "  rejected  {:>12}  by a ledger rule (duplicates, a second pledge, ...)",
+                    records::group(summary.rejected)
+                );
+                out!(
+                    "  refused   {:>12}  before signing (unreadable or invalid rows)",
+                    records::group(summary.refused)
+                );
+                if summary.from_earlier_run > 0 {
+                    out!(
+                        "  ({} of them committed by an earlier run of this import)",
+                        records::group(summary.from_earlier_run)
+                    );
+                }
+                if summary.rejected + summary.refused > 0 {
+                    out!(
+                        "line numbers and reasons: {}",
+                        summary.rejects_file.display()
+                    );
+                }
+                if summary.complete() {
+                    out!("every row is accounted for");
+                }
+            }
+            if !summary.complete() {
+                return Err(Failure {
+                    exit: 1,
+                    code: "incomplete".into(),
+                    message: "some rows are not accounted for; run the import again to finish"
+                        .into(),
+                });
             }
         }
         Command::Report { uscc, purpose } => {

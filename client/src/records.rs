@@ -71,6 +71,12 @@ pub fn yuan_to_fen(s: &str) -> Result<u64, ClientError> {
         .ok_or_else(|| input(format!("amount {shown:?} is too large")))
 }
 
+/// A count with thousands separators (`1,000,000`).
+pub fn group(n: u64) -> String {
+    let s = deltachain_protocol::format_yuan(n.saturating_mul(100));
+    s.trim_end_matches(".00").to_string()
+}
+
 /// Formats fen as yuan with two decimals.
 pub fn fen_to_yuan(fen: u64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)

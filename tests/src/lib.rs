@@ -436,10 +436,23 @@ impl Dev {
     pub fn start_with_env(env: &[(&str, &str)]) -> Dev {
         let dir = tempfile::tempdir().unwrap();
         let base = free_base(1);
-        let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
-        let child = std::process::Command::new(bin("deltachain-node"))
+        let url = format!("http://127.0.0.1:{base}");
+        let child = Dev::spawn(dir.path(), base, env);
+        wait_for("the dev node's API", Duration::from_secs(30), || {
+            height(&url).is_some()
+        });
+        Dev { dir, url, child }
+    }
+
+    fn spawn(dir: &Path, base: u16, env: &[(&str, &str)]) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .unwrap();
+        std::process::Command::new(bin("deltachain-node"))
             .args(["dev", "--home"])
-            .arg(dir.path().join("home"))
+            .arg(dir.join("home"))
             .args([
                 "--api-port",
                 &base.to_string(),
@@ -450,12 +463,23 @@ impl Dev {
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{base}");
-        wait_for("the dev node's API", Duration::from_secs(30), || {
-            height(&url).is_some()
-        });
-        Dev { dir, url, child }
+            .unwrap()
+    }
+
+    /// SIGKILLs the node and starts it again on the same home and ports;
+    /// returns once its API answers.
+    pub fn kill_and_restart(&mut self, down_for: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down_for);
+        let base: u16 = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = Dev::spawn(self.dir.path(), base, &[]);
+        let url = self.url.clone();
+        wait_for(
+            "the dev node's API after a restart",
+            Duration::from_secs(60),
+            || height(&url).is_some(),
+        );
     }
 
     /// A demo member's key file.
