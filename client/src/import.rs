@@ -781,11 +781,9 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
     };
     let mut reasons: BTreeMap<u64, String> = state.refused.clone();
     let mut queue: Vec<(u64, u64, Payload)> = Vec::new();
-    let mut fields_of: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut next = state.base_nonce;
     for r in rows {
         if state.refused.contains_key(&r.line) {
-            fields_of.insert(r.line, r.fields);
             continue;
         }
         let nonce = next;
@@ -806,12 +804,10 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
                         counts.refused += 1;
                     }
                     reasons.insert(r.line, reason.clone());
-                    fields_of.insert(r.line, r.fields);
                 }
             }
             continue;
         }
-        fields_of.insert(r.line, r.fields);
         queue.push((r.line, nonce, payload));
     }
     let mut reporter = Reporter {
@@ -956,6 +952,16 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
         .rejects
         .clone()
         .unwrap_or_else(|| with_suffix(&opts.file, ".rejects.csv"));
+    // The refused and rejected rows' cells, read again: holding every row's
+    // cells through a million-row import would double the importer's memory.
+    let bytes = std::fs::read(&opts.file).map_err(|e| io("read", &opts.file, e))?;
+    let fields_of: BTreeMap<u64, Vec<String>> = read_rows(&bytes, opts.kind)
+        .map(|(_, rows)| rows)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| reasons.contains_key(&r.line))
+        .map(|r| (r.line, r.fields))
+        .collect();
     write_rejects(&rejects_file, &header, &reasons, &fields_of)?;
     Ok(Summary {
         rows: counts.rows,

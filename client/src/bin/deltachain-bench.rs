@@ -489,7 +489,7 @@ async fn run(args: Args) -> Result<(), deltachain_client::ClientError> {
 
     // Submit: open loop at --rate, else as fast as the nodes admit; each
     // sender keeps at most WINDOW uncommitted transactions (the mempool
-    // admits nonces at most 1024 ahead of the committed one).
+    // admits nonces at most MAX_NONCE_GAP ahead of the committed one).
     const WINDOW: usize = 900;
     let started = Instant::now();
     let mut submitted = 0usize;

@@ -18,8 +18,12 @@ use std::time::{Duration, Instant};
 
 use deltachain_protocol::{Hash, PublicKey, SignedTransaction, TxError};
 
-/// How far ahead of a sender's committed nonce a transaction may be.
-pub const MAX_NONCE_GAP: u64 = 1024;
+/// How far ahead of a sender's committed nonce a transaction may be. A
+/// bank's monthly upload comes from one key, and a sender can have no more
+/// than this many transactions waiting, so it bounds a bulk import to this
+/// many per block: 1,024 held one import to about a thousand rows a second.
+/// The mempool's own bound (`[mempool] max_txs`) still caps the total.
+pub const MAX_NONCE_GAP: u64 = 32_768;
 
 /// How long a transaction may stay pending before it is dropped.
 pub const TX_TTL: Duration = Duration::from_secs(600);
