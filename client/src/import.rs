@@ -30,6 +30,9 @@ use serde_json::Value;
 use crate::records::{self, PublicFields, ReceivableInput};
 use crate::{Admission, Client, ClientError};
 
+/// How long without a receipt before everything out is sent again.
+const STALL: Duration = Duration::from_secs(20);
+
 /// Largest file imported (the rows are held in memory while signing).
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
 /// Most columns a row may have.
@@ -877,6 +880,18 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
                             {
                                 back.push(f)
                             }
+                            Admission::Refused { code, message }
+                                if code == "stale_nonce" || f.refused.is_some() =>
+                            {
+                                log.flush()?;
+                                return Err(ClientError::Input(format!(
+                                    "line {}: the node refused nonce {} of key {} ({code}: {message}); another program used this key's nonces while the import ran. Let it finish, then remove {} and import again: rows already committed are then rejected as duplicates",
+                                    f.line,
+                                    f.tx.tx.nonce,
+                                    key.public(),
+                                    state_dir(&opts.file).display()
+                                )));
+                            }
                             Admission::Refused { code, message } => {
                                 // The node refused the row itself: a filler
                                 // uses its nonce up so later rows go on, and
@@ -923,24 +938,10 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Stalled: receipts may have been missed (a reconnect) or the node
-        // may have lost its mempool (a restart). Ask about what is out.
-        if !in_flight.is_empty() && last_progress.elapsed() > Duration::from_secs(10) {
+        // may have lost its mempool (a restart).
+        if !in_flight.is_empty() && last_progress.elapsed() > STALL {
             last_progress = Instant::now();
-            match recover(&client, key, &mut in_flight, &mut unsent).await {
-                Ok(settled) => {
-                    for (f, reason) in settled {
-                        settle(&mut log, &mut counts, &mut reasons, &f, reason)?;
-                    }
-                }
-                Err(e) if e.is_unreachable() => {
-                    let since = *lost_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > opts.patience {
-                        log.flush()?;
-                        return Err(e);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+            recover(&mut in_flight, &mut unsent);
         }
         reporter.show(&counts, false);
     }
@@ -1014,46 +1015,17 @@ async fn rejection_reason(client: &Client, hash: &Hash) -> Result<String, Client
         .unwrap_or_else(|| "rejected".into()))
 }
 
-/// After a stall: settles what was committed (its receipt missed) and
-/// queues the rest again (the same bytes; a node that has them says so).
-async fn recover(
-    client: &Client,
-    key: &Keypair,
-    in_flight: &mut BTreeMap<Hash, Flight>,
-    unsent: &mut VecDeque<Flight>,
-) -> Result<Vec<(Flight, Option<String>)>, ClientError> {
-    let committed = client.account(&key.public()).await?.committed_nonce;
-    let mut settled = Vec::new();
-    let hashes: Vec<Hash> = in_flight.keys().copied().collect();
-    for h in hashes {
-        let nonce = in_flight[&h].tx.tx.nonce;
-        if nonce > committed {
-            continue;
-        }
-        let t = match client.tx(&h).await {
-            Ok(t) => t,
-            Err(ClientError::Api { status: 404, .. }) => {
-                return Err(ClientError::Input(format!(
-                    "nonce {nonce} of key {} was used by another transaction while this import ran; the rows from there on cannot be sent with the nonces they were signed with. Let the other program finish, then remove the import's state directory and import again: rows already committed are rejected as duplicates",
-                    key.public()
-                )))
-            }
-            Err(e) => return Err(e),
-        };
-        if let Some(r) = t.receipt {
-            let f = in_flight.remove(&h).expect("present");
-            let reason = (r.outcome == deltachain_protocol::Outcome::Rejected)
-                .then(|| r.reason.unwrap_or_else(|| "rejected".into()));
-            settled.push((f, reason));
-        }
-    }
-    // Whatever is left goes out again, lowest nonce first.
+/// After a stall (receipts missed across a reconnect, or a mempool lost in
+/// a node restart): everything out goes through the batch route again,
+/// lowest nonce first. The same bytes are never applied twice: the node
+/// answers "committed" (with the outcome) for what it has committed,
+/// "pending" for what it holds, and admits what it lost.
+fn recover(in_flight: &mut BTreeMap<Hash, Flight>, unsent: &mut VecDeque<Flight>) {
     let mut rest: Vec<Flight> = std::mem::take(in_flight).into_values().collect();
     rest.sort_by_key(|f| f.tx.tx.nonce);
     for f in rest.into_iter().rev() {
         unsent.push_front(f);
     }
-    Ok(settled)
 }
 
 async fn wait_for_node(client: &Client, patience: Duration) -> Result<crate::Status, ClientError> {

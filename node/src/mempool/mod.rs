@@ -496,7 +496,7 @@ mod tests {
             Err(AdmitError::StaleNonce { .. })
         ));
         assert!(matches!(
-            admit(&mut pool, tx(1, 5000), 4),
+            admit(&mut pool, tx(1, 5 + MAX_NONCE_GAP), 4),
             Err(AdmitError::NonceTooFar { .. })
         ));
         admit(&mut pool, tx(1, 6), 4).unwrap();
