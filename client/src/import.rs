@@ -25,7 +25,6 @@ use deltachain_protocol::{
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::records::{self, PublicFields, ReceivableInput};
 use crate::{Admission, Client, ClientError};
@@ -644,15 +643,7 @@ fn follow(client: Client) -> tokio::sync::mpsc::Receiver<(Hash, Option<String>)>
                 let mut stream = resp.bytes_stream();
                 let mut buf = String::new();
                 while let Some(Ok(chunk)) = stream.next().await {
-                    buf.push_str(&String::from_utf8_lossy(&chunk));
-                    while let Some(pos) = buf.find("\n\n") {
-                        let event: String = buf.drain(..pos + 2).collect();
-                        let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
-                            continue;
-                        };
-                        let Ok(v) = serde_json::from_str::<Value>(data.trim()) else {
-                            continue;
-                        };
+                    for v in crate::sse_events(&mut buf, &chunk) {
                         for r in v["receipts"].as_array().into_iter().flatten() {
                             let Some(h) =
                                 r["tx_hash"].as_str().and_then(|h| Hash::from_hex(h).ok())
@@ -665,9 +656,6 @@ fn follow(client: Client) -> tokio::sync::mpsc::Receiver<(Hash, Option<String>)>
                                 return;
                             }
                         }
-                    }
-                    if buf.len() > 64 << 20 {
-                        buf.clear();
                     }
                 }
             }

@@ -162,6 +162,32 @@ pub struct Account {
     pub next_nonce: u64,
 }
 
+/// Splits a server-sent-event stream into its events' JSON data: appends
+/// `chunk` to `buf` and returns the data of every complete event in it.
+/// The buffer is bounded: an event stream that never ends an event is
+/// dropped rather than grown without limit.
+pub fn sse_events(buf: &mut String, chunk: &[u8]) -> Vec<Value> {
+    buf.push_str(&String::from_utf8_lossy(chunk));
+    let mut out = Vec::new();
+    while let Some(pos) = buf.find("\n\n") {
+        let event: String = buf.drain(..pos + 2).collect();
+        if let Some(v) = event
+            .lines()
+            .find_map(|l| l.strip_prefix("data:"))
+            .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        {
+            out.push(v);
+        }
+    }
+    if buf.len() > MAX_SSE_BUFFER {
+        buf.clear();
+    }
+    out
+}
+
+/// Largest unfinished event kept by [`sse_events`].
+pub const MAX_SSE_BUFFER: usize = 64 << 20;
+
 /// What the node said of one transaction of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
@@ -988,4 +1014,27 @@ struct HashOnly {
 
 fn at(height: Option<u64>) -> String {
     height.map(|h| format!("&height={h}")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_streams_split_across_chunks() {
+        let mut buf = String::new();
+        assert!(sse_events(&mut buf, b"event: block\ndata: {\"height\"").is_empty());
+        let v = sse_events(
+            &mut buf,
+            b": 7}\n\nevent: block\ndata: {\"height\": 8}\n\n: keep-alive\n\n",
+        );
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[0]["height"].as_u64(), v[1]["height"].as_u64()),
+            (Some(7), Some(8))
+        );
+        assert!(buf.is_empty());
+        // Not JSON: skipped, not fatal.
+        assert!(sse_events(&mut buf, b"data: {oops\n\n").is_empty());
+    }
 }

@@ -216,15 +216,7 @@ async fn follow_events(client: Client, track: Arc<Mutex<Track>>) {
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
     while let Some(Ok(chunk)) = stream.next().await {
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(pos) = buf.find("\n\n") {
-            let event: String = buf.drain(..pos + 2).collect();
-            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_str::<Value>(data.trim()) else {
-                continue;
-            };
+        for v in deltachain_client::sse_events(&mut buf, &chunk) {
             let now = Instant::now();
             let mut t = track.lock().expect("track lock");
             let receipts = v["receipts"].as_array().cloned().unwrap_or_default();
