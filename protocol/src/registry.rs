@@ -280,16 +280,7 @@ fn positive(field: &'static str, v: u64) -> Result<(), ValidationError> {
     }
 }
 
-fn date(field: &'static str, d: &Date) -> Result<(), ValidationError> {
-    if d.is_valid() {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            field,
-            format!("{d} is not a calendar date"),
-        ))
-    }
-}
+use crate::types::date_field as date;
 
 named_enum!(
     /// The categories of public credit information.

@@ -610,7 +610,7 @@ fn rating_grade(r: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn date_field(field: &'static str, d: &Date) -> Result<(), ValidationError> {
+pub(crate) fn date_field(field: &'static str, d: &Date) -> Result<(), ValidationError> {
     if d.is_valid() {
         Ok(())
     } else {
