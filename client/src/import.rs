@@ -377,8 +377,9 @@ pub struct Options {
     pub max_in_flight: usize,
     /// Transactions per request.
     pub batch: usize,
-    /// How long to wait for an unreachable node before giving up (the
-    /// state is kept; run again to resume).
+    /// How long to wait for an unreachable node, or for a node that
+    /// commits nothing, before giving up (the state is kept; run again to
+    /// resume).
     pub patience: Duration,
     /// Progress reporting.
     pub progress: Progress,
@@ -814,6 +815,7 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
     let mut queue = queue.into_iter();
     let window = opts.max_in_flight.max(opts.batch) * 2;
     let mut last_progress = Instant::now();
+    let mut last_commit = Instant::now();
     let mut lost_since: Option<Instant> = None;
 
     loop {
@@ -830,6 +832,7 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
             if let Some(f) = in_flight.remove(&h) {
                 settle(&mut log, &mut counts, &mut reasons, &f, reason)?;
                 last_progress = Instant::now();
+                last_commit = last_progress;
             }
         }
         if unsent.is_empty() && in_flight.is_empty() {
@@ -862,6 +865,7 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
                                 };
                                 settle(&mut log, &mut counts, &mut reasons, &f, reason)?;
                                 last_progress = Instant::now();
+                                last_commit = last_progress;
                             }
                             Admission::Refused { code, .. }
                                 if code == "mempool_full" || code == "nonce_too_far" =>
@@ -928,6 +932,25 @@ pub async fn run(client: &Client, key: &Keypair, opts: &Options) -> Result<Summa
         // Stalled: receipts may have been missed (a reconnect) or the node
         // may have lost its mempool (a restart).
         if !in_flight.is_empty() && last_progress.elapsed() > STALL {
+            // A node that takes rows and commits none (consensus stalled,
+            // or a quorum of validators down) is not waited on forever.
+            if last_commit.elapsed() > opts.patience {
+                log.flush()?;
+                let first = in_flight
+                    .values()
+                    .min_by_key(|f| f.tx.tx.nonce)
+                    .map(|f| (f.tx.hash(), f.line));
+                if let Some((hash, line)) = first {
+                    return Err(ClientError::OutcomeUnknown {
+                        hash,
+                        why: format!(
+                            "line {line} and {} more rows were taken by the node, but nothing was committed for {} s: is the network making blocks (`deltachain status`)? Run the import again to resume",
+                            in_flight.len() - 1,
+                            last_commit.elapsed().as_secs()
+                        ),
+                    });
+                }
+            }
             last_progress = Instant::now();
             recover(&mut in_flight, &mut unsent);
         }

@@ -124,8 +124,8 @@ enum Command {
         /// Transactions per request.
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
-        /// Seconds to wait for an unreachable node before stopping (run
-        /// again to resume).
+        /// Seconds to wait for an unreachable node, or for a node that
+        /// commits nothing, before stopping (run again to resume).
         #[arg(long, default_value_t = 600)]
         wait_node: u64,
     },

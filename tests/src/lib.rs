@@ -394,19 +394,74 @@ pub fn assert_same_chain(urls: &[String], upto: u64) {
 
 /// Runs the `deltachain` CLI; returns (exit code, stdout, stderr).
 pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin("deltachain"))
+    let child = Command::new(bin("deltachain"))
         .args(args)
         .env_remove("DELTACHAIN_NODE")
         .env_remove("DELTACHAIN_KEY")
         .env_remove("DELTACHAIN_CA")
         .env_remove("DELTACHAIN_PURPOSE")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run deltachain");
+    let out = finish(child, CLI_LIMIT);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Longest any one CLI call in a test may take: its own waits are shorter,
+/// so reaching this is a hang, reported rather than waited on.
+pub const CLI_LIMIT: Duration = Duration::from_secs(300);
+
+/// Waits for a child whose stdout and stderr are piped, reading both as it
+/// runs (a full pipe would block it). A child still running at `within`
+/// is killed and the test fails with what it printed: a hang in a test
+/// must end the run, not stall CI.
+pub fn finish(mut child: std::process::Child, within: Duration) -> std::process::Output {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = std::time::Instant::now() + within;
+    let status = loop {
+        match child.try_wait().expect("wait for child") {
+            Some(status) => break Some(status),
+            None if std::time::Instant::now() >= deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let killed = status.is_none();
+    if killed {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait for child");
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    assert!(
+        !killed,
+        "child {} still running after {} s; killed. stdout:\n{}\nstderr:\n{}",
+        child.id(),
+        within.as_secs(),
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// A single-validator `deltachain-node dev` network with the demo members,
@@ -464,6 +519,11 @@ impl Dev {
             .stderr(log)
             .spawn()
             .unwrap()
+    }
+
+    /// True once the node's process has ended on its own.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// SIGKILLs the node and starts it again on the same home and ports;

@@ -708,11 +708,14 @@ fn https_with_a_private_ca() {
     // A bad certificate file stops the node at startup, naming the field.
     drop(node);
     std::fs::write(home.join("cert.pem"), "not a certificate").unwrap();
-    let out = std::process::Command::new(bin("deltachain-node"))
+    let node = std::process::Command::new(bin("deltachain-node"))
         .args(["run", "--home"])
         .arg(&home)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let out = finish(node, Duration::from_secs(60));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("tls_cert"),

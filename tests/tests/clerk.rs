@@ -82,7 +82,7 @@ fn a_closed_stdout_ends_the_cli_quietly() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, CLI_LIMIT);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -423,7 +423,7 @@ fn unknown_outcomes_exit_4_and_restarts_are_ridden_out() {
     let _node0 = net.start(0);
     let _node1 = net.start(1);
     let _node2 = net.start(2);
-    let out = waiting.wait_with_output().unwrap();
+    let out = finish(waiting, CLI_LIMIT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

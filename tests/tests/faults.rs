@@ -775,3 +775,30 @@ fn corrupted_sync_blocks_are_rejected() {
 fn heights_of(net: &Net, n: usize) -> Vec<u64> {
     (0..n).map(|i| height(&net.url(i)).unwrap_or(0)).collect()
 }
+
+/// The crash that once stalled a dev node for good (and CI with it): the
+/// signing state has recorded a vote and the WAL has not. The restarted
+/// node must send that same vote again and go on making blocks, whether
+/// the vote was a prevote (3rd vote: height 2) or a precommit (4th).
+#[test]
+fn a_validator_killed_between_signing_state_and_wal_votes_again() {
+    let _serial = serial();
+    for nth in ["3", "4"] {
+        let mut dev = Dev::start_with_env(&[("DELTACHAIN_TEST_CRASH_BEFORE_WAL", nth)]);
+        wait_for(
+            "the node to crash between its signing state and its WAL",
+            Duration::from_secs(60),
+            || dev.exited(),
+        );
+        dev.kill_and_restart(Duration::ZERO);
+        let h = height(&dev.url).unwrap();
+        assert!(h >= 1, "vote {nth}: crashed at height {h}");
+        wait_for(
+            &format!("blocks after the restart (vote {nth}, from height {h})"),
+            Duration::from_secs(60),
+            || height(&dev.url).is_some_and(|now| now >= h + 2),
+        );
+        let log = std::fs::read_to_string(dev.dir.path().join("node.log")).unwrap();
+        assert!(log.contains("restored our last vote"), "{log}");
+    }
+}

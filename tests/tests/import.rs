@@ -174,7 +174,7 @@ fn an_import_killed_halfway_or_a_node_killed_halfway_still_ends_complete() {
         || total_records(&dev, ENT) > part + 500,
     );
     dev.kill_and_restart(Duration::from_secs(2));
-    let out = child.wait_with_output().unwrap();
+    let out = finish(child, CLI_LIMIT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -188,4 +188,52 @@ fn an_import_killed_halfway_or_a_node_killed_halfway_still_ends_complete() {
     // Exactly once each: not even a duplicate was attempted.
     assert_eq!(v["rejected"], 0, "{v}");
     assert_eq!(total_records(&dev, ENT), ROWS as u64);
+}
+
+/// A network whose API answers but which commits nothing (two of four
+/// validators down) does not keep the importer waiting forever: after
+/// `--wait-node` seconds without a commit it stops, exit 4 (outcome
+/// unknown), and a run once the network is back completes the file.
+#[test]
+fn an_import_to_a_network_that_commits_nothing_stops_and_resumes_later() {
+    let _serial = serial();
+    let net = Net::generate(4, 0, 200);
+    let _up: Vec<NodeProc> = (0..2).map(|i| net.start(i)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "stalled.csv", loans(ENT, "ST", 30).as_bytes());
+    let key = net.member_key("bank-hefei");
+    let url = net.url(0);
+    let run = || {
+        let child = Command::new(bin("deltachain"))
+            .args(["--node", &url, "--json", "--key", key.to_str().unwrap()])
+            .args([
+                "import",
+                "--file",
+                file.to_str().unwrap(),
+                "--wait-node",
+                "5",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish(child, CLI_LIMIT)
+    };
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("nothing was committed"), "{err}");
+
+    let _rest: Vec<NodeProc> = (2..4).map(|i| net.start(i)).collect();
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["applied"], 30, "{v}");
+    assert_eq!(v["rejected"], 0, "{v}");
 }

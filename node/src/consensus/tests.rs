@@ -795,3 +795,68 @@ fn a_forged_stale_vote_does_not_trigger_a_block_rebroadcast() {
         .iter()
         .any(|o| matches!(o, Output::Broadcast(Message::Commit { .. }))));
 }
+
+/// The crash that stalled a dev node for good: the signing state recorded
+/// the prevote, the WAL did not (killed between the two writes). With only
+/// the floor, a lone validator may neither re-send its prevote nor sign
+/// another, and no timeout leaves round 0 without 2/3 prevotes. The vote
+/// kept in the signing state goes back into the WAL and the height ends.
+#[test]
+fn a_vote_the_wal_lost_comes_back_from_the_signing_state() {
+    use crate::signstate::SignState;
+    let k = keys(1);
+    let mut c = Consensus::new(cfg(&k), k[0].clone(), 1, vec![]);
+    c.start();
+    let b = block(1, 7);
+    let out = c.step(Input::ProposalBuilt {
+        height: 1,
+        round: 0,
+        block: b.clone(),
+    });
+    let signed: Vec<WalEntry> = out
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Persist(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(signed[1], WalEntry::Vote(v) if v.vote.kind == VoteKind::Prevote));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signing_state.json");
+    let mut state = SignState::load(&path).unwrap();
+    state.record(&signed[0]).unwrap();
+    state.record(&signed[1]).unwrap();
+    let wal = vec![signed[0].clone()];
+
+    let restart = |wal: Vec<WalEntry>| {
+        let state = SignState::load(&path).unwrap();
+        let mut c = Consensus::new(cfg(&k), k[0].clone(), 1, wal);
+        c.set_sign_floor(state.last());
+        let mut out = c.start();
+        // Every timeout the node would fire, for a few rounds.
+        for round in 0..3 {
+            for kind in [
+                TimeoutKind::Propose,
+                TimeoutKind::Prevote,
+                TimeoutKind::Precommit,
+            ] {
+                out.extend(c.step(Input::Timeout(Timeout {
+                    height: 1,
+                    round,
+                    kind,
+                    duration_ms: 0,
+                })));
+            }
+        }
+        decided(&out).map(|(h, _)| h)
+    };
+    assert_eq!(restart(wal.clone()), None, "the floor alone stalls it");
+
+    let mut restored = wal;
+    let v = SignState::load(&path)
+        .unwrap()
+        .unlogged_vote(1, &restored)
+        .expect("the prevote is missing from the WAL");
+    restored.push(WalEntry::Vote(v));
+    assert_eq!(restart(restored), Some(b.hash()));
+}

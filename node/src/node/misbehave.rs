@@ -51,6 +51,22 @@ impl Attack {
     }
 }
 
+/// `DELTACHAIN_TEST_CRASH_BEFORE_WAL=N`: true at the Nth vote this
+/// process signs, after the signing state has recorded it and before the
+/// WAL has. The node then aborts, which is a kill in exactly the window
+/// where a crash once left a lone validator unable to vote again.
+pub fn crash_before_wal() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let Some(at) = std::env::var("DELTACHAIN_TEST_CRASH_BEFORE_WAL")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    SEEN.fetch_add(1, Ordering::Relaxed) + 1 == at
+}
+
 /// A misbehaving validator's tools.
 pub struct Misbehave {
     /// Which attack.

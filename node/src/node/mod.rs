@@ -513,9 +513,23 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
 
-    let wal = load_wal(&store, tip.height + 1)?;
+    let mut wal = load_wal(&store, tip.height + 1)?;
     let sign_state =
         SignState::load(&home.join(&config.signing_state_file)).map_err(|e| anyhow!(e))?;
+    // A crash between the signing state and the WAL: the vote may have
+    // left the node, so it goes back into the WAL and is the one re-sent.
+    if let Some(v) = sign_state.unlogged_vote(tip.height + 1, &wal) {
+        if v.verify(&genesis.chain_id, &key.public()).is_ok() {
+            info!(height = v.vote.height, round = v.vote.round, kind = ?v.vote.kind,
+                "restored our last vote from the signing state (the WAL lacked it after a crash)");
+            let entry = consensus::WalEntry::Vote(v);
+            store.wal_append(v.vote.height, &codec::encode(&entry))?;
+            wal.push(entry);
+        } else {
+            warn!(signing_state = %config.signing_state_file.display(),
+                "the vote in the signing state is not signed by this node's key; not restoring it");
+        }
+    }
     let mut machine = Consensus::new(
         consensus::Config {
             chain_id: genesis.chain_id.clone(),
@@ -906,11 +920,15 @@ impl Loop {
                 Output::Persist(entry) => {
                     // The signing floor first: it survives a deleted data
                     // directory, the WAL does not.
-                    self.sign_state
-                        .record(consensus::SignPoint::of(&entry))
-                        .context(
+                    self.sign_state.record(&entry).context(
                         "cannot write the signing state; stopping rather than risk double-signing",
                     )?;
+                    #[cfg(feature = "byzantine-test")]
+                    if matches!(entry, consensus::WalEntry::Vote(_))
+                        && misbehave::crash_before_wal()
+                    {
+                        std::process::abort();
+                    }
                     // Durable before the broadcast that follows it.
                     self.shared
                         .store
