@@ -328,11 +328,11 @@ fn signed_objects() -> Vec<Value> {
         purpose: access::Purpose::PostLoanManagement,
         not_before: date("2026-11-29"),
         until: date("2027-11-28"),
-        consent_id: "贷后-2026-17".into(),
+        consent_id: "DH-2026-17".into(),
     };
     let body = codec::encode(&consent);
     let sc = consent.clone().sign(&key(ENTERPRISE));
-    let revoke = ConsentRevoke::sign(CHAIN, "贷后-2026-17", &key(ENTERPRISE));
+    let revoke = ConsentRevoke::sign(CHAIN, "DH-2026-17", &key(ENTERPRISE));
     let terms = ReceivableTerms {
         receivable_id: "AR-2026-0002".into(),
         creditor: ENT_USCC.into(),
@@ -361,9 +361,9 @@ fn signed_objects() -> Vec<Value> {
             "name": "consent_revoke",
             "domain": Domain::ConsentRevoke.tag(),
             "signer_secret": hexs(&[ENTERPRISE; 32]),
-            "object": {"consent_id": "贷后-2026-17"},
-            "bytes": hexs(&codec::encode("贷后-2026-17")),
-            "signing_bytes": hexs(&signing_bytes(Domain::ConsentRevoke, CHAIN, &codec::encode("贷后-2026-17"))),
+            "object": {"consent_id": "DH-2026-17"},
+            "bytes": hexs(&codec::encode("DH-2026-17")),
+            "signing_bytes": hexs(&signing_bytes(Domain::ConsentRevoke, CHAIN, &codec::encode("DH-2026-17"))),
             "signature": revoke.signature.to_hex(),
         }),
         json!({

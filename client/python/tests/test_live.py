@@ -1,0 +1,124 @@
+"""The Python client against a live node: every step a bank's system takes.
+
+Needs a running `deltachain-node dev` (its demo members and enterprise keys):
+    DELTACHAIN_NODE=http://127.0.0.1:7000 DELTACHAIN_HOME=~/.deltachain-dev \
+        python3 -m unittest tests/test_live.py
+`cargo test -p deltachain-tests --test python_client` starts a node and runs this.
+"""
+
+import json
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from deltachain import crypto, tx, verify  # noqa: E402
+from deltachain.client import ApiError, Client  # noqa: E402
+
+NODE = os.environ.get("DELTACHAIN_NODE")
+HOME = os.environ.get("DELTACHAIN_HOME")
+ENT = "91110108551385082Q"
+DEBTOR = "91350100M000100Y43"
+
+
+def key(name):
+    return crypto.Key.from_file(os.path.join(HOME, "members", f"{name}.key"))
+
+
+@unittest.skipUnless(NODE and HOME, "set DELTACHAIN_NODE and DELTACHAIN_HOME to a dev node")
+class Live(unittest.TestCase):
+    def setUp(self):
+        self.bank = Client(NODE, key("bank-shanghai"))
+        self.chain = self.bank.status()["chain_id"]
+        with open(os.path.join(HOME, "genesis.json"), encoding="utf-8") as f:
+            self.genesis = json.load(f)
+
+    def commit(self, client, payload):
+        h = client.submit(payload)
+        t = client.wait(h)
+        self.assertEqual(t["receipt"]["outcome"], "applied", t)
+        return h, t
+
+    def test_records_signed_reads_and_proofs(self):
+        bank = self.bank
+        # A credit record, followed to its receipt.
+        h, t = self.commit(bank, {"credit": {
+            "enterprise": ENT, "kind": "loan", "reference": "PY-LN-1",
+            "amount_fen": 250_000_000, "currency": "CNY", "date": "2026-11-02",
+            "rating": None, "note": "Python 客户端"}})
+
+        # Its proof verifies against the genesis; a spoiled one does not.
+        proof = bank.proof(h)
+        self.assertEqual(verify.verify_tx_proof(proof, h, self.genesis), t["height"])
+        proof["receipt"]["outcome"] = "rejected"
+        with self.assertRaises(verify.ProofError):
+            verify.verify_tx_proof(proof, h, self.genesis)
+
+        # The enterprise consents (signed in Python), the bank registers it
+        # and reads the enterprise's records with that purpose.
+        ent = crypto.Key.from_file(os.path.join(HOME, "members", f"enterprise-{ENT}.key"))
+        consent = tx.sign_consent(ent, {
+            "chain_id": self.chain, "enterprise": ENT, "grantee": bank.key.public_hex,
+            "scope": "credit", "purpose": "loan_approval", "not_before": "2026-06-01",
+            "until": "2027-05-31", "consent_id": "PY-CONSENT-1"})
+        self.commit(bank, {"consent_grant": consent})
+        page = bank.enterprise(ENT, "loan_approval")
+        refs = json.dumps(page, ensure_ascii=False)
+        self.assertIn("PY-LN-1", refs)
+
+        # Unsigned, forged and replayed reads are refused.
+        with self.assertRaises(ApiError) as e:
+            Client(NODE).get(f"/v1/enterprises/{ENT}")
+        self.assertEqual(e.exception.status, 401)
+        stranger = Client(NODE, crypto.Key(os.urandom(32)))
+        with self.assertRaises(ApiError) as e:
+            stranger.enterprise(ENT, "loan_approval")
+        self.assertEqual(e.exception.status, 401)
+
+        # IP: registered by the IP office, pledged by the bank.
+        ipo = Client(NODE, key("ipo-hangzhou"))
+        self.commit(ipo, {"ip_register": {
+            "ip_id": "ZL202310123456.6", "kind": "patent", "title": "一种电池热管理方法",
+            "owner": ENT, "registered_on": "2024-03-15"}})
+        self.commit(bank, {"ip_pledge": {
+            "ip_id": "ZL202310123456.6", "amount_fen": 300_000_000, "contract": "PY-ZY-1",
+            "until": "2030-10-31"}})
+        ip = bank.get("/v1/ip/ZL202310123456.6")
+        self.assertIn("PY-ZY-1", json.dumps(ip))
+
+        # A receivable confirmed by the debtor's key (signed in Python),
+        # then factored.
+        scf = Client(NODE, key("scf-platform"))
+        debtor = crypto.Key.from_file(os.path.join(HOME, "members", f"enterprise-{DEBTOR}.key"))
+        register = tx.confirm_receivable(debtor, self.chain, {
+            "receivable_id": "AR-PY-1", "creditor": ENT, "debtor": DEBTOR,
+            "amount_fen": 500_000_000, "currency": "CNY", "issued_on": "2026-10-08",
+            "due_on": "2030-04-08", "invoices": ["31009999"], "contract": "HT-PY-1",
+            "collateral_registration": None})
+        self.commit(scf, {"receivable_register": register})
+        self.commit(bank, {"receivable_finance": {
+            "receivable_id": "AR-PY-1", "kind": "factoring", "amount_fen": 100_000_000,
+            "contract": "BL-PY-1", "until": "2030-04-08"}})
+        # A second financing is refused with a receipt that names the first.
+        hangzhou = Client(NODE, key("bank-hangzhou"))
+        h2 = hangzhou.submit({"receivable_finance": {
+            "receivable_id": "AR-PY-1", "kind": "pledge", "amount_fen": 1,
+            "contract": "ZY-PY-2", "until": "2030-04-08"}})
+        t2 = hangzhou.wait(h2)
+        self.assertEqual(t2["receipt"]["outcome"], "rejected")
+        self.assertIn("already financed", t2["receipt"]["reason"])
+
+        # A public-credit record from the tax office, and the enterprise's
+        # own objection to the loan record, signed with its key.
+        tax = Client(NODE, key("tax-shanghai"))
+        self.commit(tax, {"public_record": {
+            "enterprise": ENT, "period": "2025-12", "data": {"tax_grade": {"grade": "A"}},
+            "source": "国家税务总局上海市税务局", "note": None}})
+        self.commit(Client(NODE, ent), {"objection": {
+            "target": {"record": h}, "reason": "金额有误", "consent_id": None}})
+
+
+if __name__ == "__main__":
+    unittest.main()
