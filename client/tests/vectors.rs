@@ -589,10 +589,7 @@ fn tx_proofs() -> (Value, Vec<Value>) {
                 v["receipt"]["reason"] = Value::Null;
             }),
         ),
-        (
-            "tx_bytes_changed",
-            spoil(&|v| v["tx"] = flip(&v["tx"])),
-        ),
+        ("tx_bytes_changed", spoil(&|v| v["tx"] = flip(&v["tx"]))),
         (
             "header_state_root_changed",
             spoil(&|v| v["header"]["state_root"] = flip(&v["header"]["state_root"])),
@@ -615,10 +612,7 @@ fn tx_proofs() -> (Value, Vec<Value>) {
             "another_chain",
             spoil(&|v| v["header"]["chain_id"] = "deltachain-other".into()),
         ),
-        (
-            "index_disagrees",
-            spoil(&|v| v["index"] = 0.into()),
-        ),
+        ("index_disagrees", spoil(&|v| v["index"] = 0.into())),
     ];
     let mut out = Vec::new();
     for (name, proof) in cases {
@@ -664,10 +658,18 @@ fn decode_failures() -> Vec<Value> {
     ));
     let mut b = good.clone();
     b[variant_at..variant_at + 4].copy_from_slice(&(KINDS as u32).to_le_bytes());
-    cases.push(("unknown_payload_variant", b, "enum variant index out of range"));
+    cases.push((
+        "unknown_payload_variant",
+        b,
+        "enum variant index out of range",
+    ));
     let mut b = good.clone();
     b[0..8].copy_from_slice(&u64::MAX.to_le_bytes());
-    cases.push(("length_prefix_beyond_input", b, "length prefix larger than the input"));
+    cases.push((
+        "length_prefix_beyond_input",
+        b,
+        "length prefix larger than the input",
+    ));
     let mut b = good.clone();
     b[8] = 0xff;
     cases.push(("chain_id_not_utf8", b, "string is not UTF-8"));
@@ -696,8 +698,10 @@ fn decode_failures() -> Vec<Value> {
     let mut b = corr.clone();
     b[bool_at] = 2;
     assert!(SignedTransaction::decode(&b).is_err());
-    cases.push(json!({"type": "signed_transaction", "name": "bool_of_2", "bytes": hexs(&b),
-        "why": "a bool is 0 or 1"}));
+    cases.push(
+        json!({"type": "signed_transaction", "name": "bool_of_2", "bytes": hexs(&b),
+        "why": "a bool is 0 or 1"}),
+    );
     let vote = Vote {
         height: 1,
         round: 0,
@@ -710,8 +714,10 @@ fn decode_failures() -> Vec<Value> {
     assert_eq!(b[opt_at], 0);
     b[opt_at] = 2;
     assert!(codec::decode::<Vote>(&b, 1024, "vote").is_err());
-    cases.push(json!({"type": "vote", "name": "option_tag_of_2", "bytes": hexs(&b),
-        "why": "an Option tag is 0 or 1"}));
+    cases.push(
+        json!({"type": "vote", "name": "option_tag_of_2", "bytes": hexs(&b),
+        "why": "an Option tag is 0 or 1"}),
+    );
     cases
 }
 

@@ -425,6 +425,14 @@ fn bad_input_gets_clear_4xx() {
         400,
         "invalid_transaction",
     );
+    // A field error whose text mentions a chain or a signature is still a
+    // field error: codes come from the kind of error, not its wording.
+    let mut chain_ref = loan(ENT);
+    if let Payload::Credit(c) = &mut chain_ref {
+        c.reference = "supply chain signature".into();
+    }
+    let r = submit_hex(u, &signed(&dev, "bank-shanghai", &chain, 1, chain_ref));
+    assert_error(r, 400, "invalid_transaction");
     let bad_patent = Payload::IpRegister(IpRegister {
         ip_id: "ZL201710601862.4".into(),
         kind: IpKind::Patent,

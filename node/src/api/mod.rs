@@ -97,10 +97,8 @@ impl From<StoreError> for ApiError {
 impl From<AdmitError> for ApiError {
     fn from(e: AdmitError) -> Self {
         let code = match &e {
-            AdmitError::Invalid(m) if m.contains("signature") => "bad_signature",
-            AdmitError::Invalid(m) if m.contains("chain") => "wrong_chain",
-            AdmitError::Invalid(m) if m.contains("decode") || m.contains("bytes") => "undecodable",
-            AdmitError::Invalid(_) => "invalid_transaction",
+            AdmitError::Invalid { code, .. } => code,
+            AdmitError::Storage(_) => "storage_error",
             AdmitError::UsccNotAdmitted(_) => "uscc_not_admitted",
             AdmitError::UnknownSender(_) => "unknown_sender",
             AdmitError::StaleNonce { .. } => "stale_nonce",
@@ -111,6 +109,7 @@ impl From<AdmitError> for ApiError {
         };
         let status = match e {
             AdmitError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdmitError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdmitError::Duplicate | AdmitError::NonceTaken(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -155,7 +154,9 @@ async fn admit_for(
     if let Some(ip) = ip {
         let bad = results
             .iter()
-            .filter(|r| matches!(r, Err(AdmitError::Invalid(m)) if m.starts_with("bad signature")))
+            .filter(
+                |r| matches!(r, Err(AdmitError::Invalid { code, .. }) if *code == "bad_signature"),
+            )
             .count();
         s.client_limits.charge(ip, bad as u64);
     }
@@ -413,9 +414,9 @@ async fn submit(
     let v = body(b)?;
     let raw = hex_tx(v.get("tx").unwrap_or(&Value::Null), "tx")?;
     let mut results = admit_for(&s, client, vec![raw.clone()]).await?;
-    let r = results
-        .pop()
-        .unwrap_or(Err(AdmitError::Invalid("not checked".into())));
+    let r = results.pop().unwrap_or(Err(AdmitError::Storage(
+        "the transaction was not checked".into(),
+    )));
     match r {
         Ok(hash) => Ok((
             StatusCode::ACCEPTED,

@@ -31,9 +31,19 @@ pub const TX_TTL: Duration = Duration::from_secs(600);
 /// Why a transaction was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdmitError {
-    /// Bad bytes, fields, chain id or signature.
-    #[error("{0}")]
-    Invalid(String),
+    /// Bad bytes, fields, chain id or signature; `code` is the stable code
+    /// the API answers with (`undecodable`, `too_large`, `bad_signature`,
+    /// `wrong_chain`, `invalid_transaction`).
+    #[error("{message}")]
+    Invalid {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
+    /// The node could not read its own state: not the sender's fault.
+    #[error("storage: {0}")]
+    Storage(String),
     /// A code that fails the GB 32100-2015 check and that no regulator
     /// admitted.
     #[error("{0}")]
@@ -70,7 +80,17 @@ pub enum AdmitError {
 
 impl From<TxError> for AdmitError {
     fn from(e: TxError) -> Self {
-        AdmitError::Invalid(e.to_string())
+        let code = match &e {
+            TxError::Decode(_) => "undecodable",
+            TxError::TooLarge(_) => "too_large",
+            TxError::Invalid(_) => "invalid_transaction",
+            TxError::Signature(_) => "bad_signature",
+            TxError::WrongChain { .. } => "wrong_chain",
+        };
+        AdmitError::Invalid {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -144,7 +164,7 @@ pub fn verify_signatures(out: &mut [Result<Checked, AdmitError>]) {
     for slot in out.iter_mut() {
         if slot.is_ok() {
             if let Some(Err(e)) = results.next() {
-                *slot = Err(AdmitError::Invalid(format!("bad signature: {e}")));
+                *slot = Err(TxError::Signature(e).into());
             }
         }
     }

@@ -244,7 +244,7 @@ fn codes_admitted(store: &Store, payload: &deltachain_protocol::Payload) -> Resu
     for (field, code) in payload.usccs_needing_exception() {
         let admitted = store
             .uscc_exception(code)
-            .map_err(|e| AdmitError::Invalid(format!("storage: {e}")))?
+            .map_err(|e| AdmitError::Storage(e.to_string()))?
             .is_some();
         if !admitted {
             return Err(AdmitError::UsccNotAdmitted(
@@ -260,7 +260,7 @@ fn sender_state(
     store: &Store,
     sender: &deltachain_protocol::PublicKey,
 ) -> Result<(u64, Standing), AdmitError> {
-    let storage = |e: crate::storage::StoreError| AdmitError::Invalid(format!("storage: {e}"));
+    let storage = |e: crate::storage::StoreError| AdmitError::Storage(e.to_string());
     let nonce = store.nonce(sender).map_err(storage)?;
     let member = store.member(sender).map_err(storage)?.is_some();
     let validator = store.is_validator(sender).map_err(storage)?;
@@ -708,7 +708,7 @@ fn spawn_gossip_admission(
                 let results = shared.admit(batch, false).await;
                 let bad = results
                     .iter()
-                    .any(|r| matches!(r, Err(AdmitError::Invalid(_))));
+                    .any(|r| matches!(r, Err(AdmitError::Invalid { .. })));
                 let acceptance = if bad {
                     MessageAcceptance::Reject
                 } else {
