@@ -382,8 +382,16 @@ fn signed_objects() -> Vec<Value> {
 fn request_signatures() -> Vec<Value> {
     let k = key(BANK);
     let node = key(21).public();
-    let cases: Vec<(&str, &str, &str, Option<&str>, Option<&str>, Option<&str>)> = vec![
-        // name, method, path, query, purpose, body
+    // name, method, path, query, purpose, body
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "get_enterprise_with_purpose",
             "GET",
