@@ -1,7 +1,7 @@
 """The Python client against a live node: every step a bank's system takes.
 
 Needs a running `deltachain-node dev` (its demo members and enterprise keys):
-    DELTACHAIN_NODE=http://127.0.0.1:7000 DELTACHAIN_HOME=~/.deltachain-dev \
+    DELTACHAIN_NODE=http://127.0.0.1:7000 DELTACHAIN_HOME=$PWD/../../.deltachain-dev \
         python3 -m unittest tests/test_live.py
 `cargo test -p deltachain-tests --test python_client` starts a node and runs this.
 """
@@ -118,6 +118,89 @@ class Live(unittest.TestCase):
             "source": "国家税务总局上海市税务局", "note": None}})
         self.commit(Client(NODE, ent), {"objection": {
             "target": {"record": h}, "reason": "金额有误", "consent_id": None}})
+
+    def test_every_other_record_kind(self):
+        bank, chain = self.bank, self.chain
+        regulator = Client(NODE, key("regulator"))
+        ent = crypto.Key.from_file(os.path.join(HOME, "members", f"enterprise-{ENT}.key"))
+        ent_client = Client(NODE, ent)
+
+        # A correction of the bank's own record.
+        h, _ = self.commit(bank, {"credit": {
+            "enterprise": ENT, "kind": "overdue", "reference": "PY-OD-1",
+            "amount_fen": 1_000, "currency": "CNY", "date": "2026-11-03",
+            "rating": None, "note": None}})
+        self.commit(bank, {"credit_correction": {
+            "original_tx": h, "reason": "报送错误", "withdraw": True}})
+
+        # Membership: add, change roles, remove.
+        newcomer = crypto.Key(os.urandom(32))
+        self.commit(regulator, {"add_member": {
+            "name": "bank-suzhou-py", "public_key": newcomer.public_hex,
+            "roles": ["credit_reporter"], "city": "苏州", "categories": []}})
+        self.commit(regulator, {"set_roles": {
+            "public_key": newcomer.public_hex, "roles": ["reader"], "categories": []}})
+        self.commit(regulator, {"remove_member": {"public_key": newcomer.public_hex}})
+
+        # An enterprise key bound by the registrar; a pilot-era code admitted.
+        registrar = Client(NODE, key("amr-shanghai"))
+        self.commit(regulator, {"uscc_exception": {
+            "code": "91350211M0000XUF46", "name": "厦门某科技有限公司",
+            "reason": "issued before GB 32100-2015 settled"}})
+        self.commit(registrar, {"enterprise_key": {
+            "uscc": "91350211M0000XUF46", "public_key": crypto.Key(os.urandom(32)).public_hex}})
+
+        # IP: transfer, pledge, release.
+        ipo = Client(NODE, key("ipo-hangzhou"))
+        self.commit(ipo, {"ip_register": {
+            "ip_id": "ZL201710601862.3", "kind": "patent", "title": "锂电池隔膜",
+            "owner": ENT, "registered_on": "2017-08-01"}})
+        self.commit(ipo, {"ip_transfer": {"ip_id": "ZL201710601862.3", "new_owner": DEBTOR}})
+        self.commit(bank, {"ip_pledge": {
+            "ip_id": "ZL201710601862.3", "amount_fen": 1_000_000, "contract": "PY-ZY-3",
+            "until": "2030-01-01"}})
+        self.commit(bank, {"ip_release": {"ip_id": "ZL201710601862.3"}})
+
+        # A consent granted, then revoked by the enterprise.
+        consent = tx.sign_consent(ent, {
+            "chain_id": chain, "enterprise": ENT, "grantee": bank.key.public_hex,
+            "scope": "all", "purpose": "post_loan_management", "not_before": "2026-06-01",
+            "until": "2027-05-31", "consent_id": "PY-CONSENT-2"})
+        self.commit(bank, {"consent_grant": consent})
+        self.commit(ent_client, {"consent_revoke": tx.sign_consent_revoke(
+            ent, chain, "PY-CONSENT-2")})
+
+        # A receivable split, passed on, financed and released, paid.
+        scf = Client(NODE, key("scf-platform"))
+        debtor = crypto.Key.from_file(os.path.join(HOME, "members", f"enterprise-{DEBTOR}.key"))
+        self.commit(scf, {"receivable_register": tx.confirm_receivable(debtor, chain, {
+            "receivable_id": "AR-PY-2", "creditor": ENT, "debtor": DEBTOR,
+            "amount_fen": 900_000, "currency": "CNY", "issued_on": "2026-10-08",
+            "due_on": "2030-04-08", "invoices": ["31008888"], "contract": "HT-PY-2",
+            "collateral_registration": None})})
+        self.commit(ent_client, {"receivable_split": {"receivable_id": "AR-PY-2", "parts": [
+            {"part_id": "AR-PY-2-A", "holder": ENT, "amount_fen": 300_000},
+            {"part_id": "AR-PY-2-B", "holder": ENT, "amount_fen": 200_000}]}})
+        self.commit(ent_client, {"receivable_transfer": {
+            "receivable_id": "AR-PY-2-B", "new_holder": DEBTOR}})
+        self.commit(bank, {"receivable_finance": {
+            "receivable_id": "AR-PY-2-A", "kind": "pledge", "amount_fen": 100_000,
+            "contract": "ZY-PY-4", "until": "2030-04-08"}})
+        self.commit(bank, {"receivable_release": {"receivable_id": "AR-PY-2-A"}})
+        self.commit(scf, {"receivable_settle": {
+            "receivable_id": "AR-PY-2-A", "amount_fen": 50_000, "paid_on": "2026-11-20"}})
+
+        # An objection and the reporter's answer.
+        tax = Client(NODE, key("tax-shanghai"))
+        rec, _ = self.commit(tax, {"public_record": {
+            "enterprise": ENT, "period": "2026-10", "data": {"utilities": {
+                "utility": "water", "status": "late", "months": 1}},
+            "source": "上海城投水务", "note": None}})
+        obj, _ = self.commit(ent_client, {"objection": {
+            "target": {"record": rec}, "reason": "已按时缴纳", "consent_id": None}})
+        self.commit(tax, {"objection_resolution": {
+            "objection": obj, "outcome": "corrected", "explanation": "已更正",
+            "withdraw": True}})
 
 
 if __name__ == "__main__":
