@@ -1,7 +1,7 @@
 """The Python client against a live node: every step a bank's system takes.
 
 Needs a running `deltachain-node dev` (its demo members and enterprise keys):
-    DELTACHAIN_NODE=http://127.0.0.1:7000 DELTACHAIN_HOME=$PWD/../../.deltachain-dev \
+    DELTACHAIN_NODE=http://127.0.0.1:7070 DELTACHAIN_HOME=$PWD/../../.deltachain-dev \
         python3 -m unittest tests/test_live.py
 `cargo test -p deltachain-tests --test python_client` starts a node and runs this.
 """
