@@ -107,15 +107,19 @@ impl Kind {
 
 /// One data row of the file.
 #[derive(Debug)]
-struct Row {
-    line: u64,
-    fields: Vec<String>,
-    payload: Result<Payload, String>,
+pub struct Row {
+    /// Line number in the file (a quoted field may span lines).
+    pub line: u64,
+    /// The cells as read (lossy UTF-8), for the rejects file.
+    pub fields: Vec<String>,
+    /// The payload, or why the row is refused.
+    pub payload: Result<Payload, String>,
 }
 
 /// Reads and checks every row. A row that cannot be read or fails a check
-/// carries its reason; the others carry their payload.
-fn read_rows(bytes: &[u8], kind: Kind) -> Result<(Vec<String>, Vec<Row>), String> {
+/// carries its reason; the others carry their payload. Public for the
+/// fuzz target, which feeds it arbitrary files.
+pub fn read_rows(bytes: &[u8], kind: Kind) -> Result<(Vec<String>, Vec<Row>), String> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)

@@ -81,6 +81,14 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -208,8 +216,8 @@ fn ok(v: Value) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
-fn body(b: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let bytes = b.map_err(|e| {
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|e| {
         let status = e.status();
         ApiError::new(
             status,
@@ -220,9 +228,42 @@ fn body(b: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
             },
             e.body_text(),
         )
-    })?;
-    serde_json::from_slice(&bytes)
+    })
+}
+
+fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad("bad_json", format!("request body is not valid JSON: {e}")))
+}
+
+/// The transaction bytes of a `POST /v1/txs` body, `{"tx": "<hex>"}`.
+/// Public so that the fuzz targets parse bodies exactly as the node does.
+pub fn parse_submit_body(bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let v = json_body(bytes)?;
+    hex_tx(v.get("tx").unwrap_or(&Value::Null), "tx")
+}
+
+/// The transactions of a `POST /v1/txs/batch` body, `{"txs": ["<hex>", ...]}`,
+/// at most [`MAX_BATCH_TXS`].
+pub fn parse_batch_body(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+    let v = json_body(bytes)?;
+    let list = v
+        .get("txs")
+        .and_then(|t| t.as_array())
+        .ok_or_else(|| ApiError::bad("bad_request", "body must be {\"txs\": [\"<hex>\", ...]}"))?;
+    if list.len() > MAX_BATCH_TXS {
+        return Err(ApiError::bad(
+            "batch_too_large",
+            format!(
+                "at most {MAX_BATCH_TXS} transactions per batch, got {}",
+                list.len()
+            ),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| hex_tx(t, &format!("txs[{i}]")))
+        .collect()
 }
 
 fn hex_tx(v: &Value, field: &str) -> Result<Vec<u8>, ApiError> {
@@ -413,8 +454,7 @@ async fn submit(
     client: Option<axum::Extension<ClientIp>>,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let v = body(b)?;
-    let raw = hex_tx(v.get("tx").unwrap_or(&Value::Null), "tx")?;
+    let raw = parse_submit_body(&body(b)?)?;
     let mut results = admit_for(&s, client, vec![raw.clone()]).await?;
     let r = results.pop().unwrap_or(Err(AdmitError::Storage(
         "the transaction was not checked".into(),
@@ -438,25 +478,7 @@ async fn submit_batch(
     client: Option<axum::Extension<ClientIp>>,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let v = body(b)?;
-    let list = v
-        .get("txs")
-        .and_then(|t| t.as_array())
-        .ok_or_else(|| ApiError::bad("bad_request", "body must be {\"txs\": [\"<hex>\", ...]}"))?;
-    if list.len() > MAX_BATCH_TXS {
-        return Err(ApiError::bad(
-            "batch_too_large",
-            format!(
-                "at most {MAX_BATCH_TXS} transactions per batch, got {}",
-                list.len()
-            ),
-        ));
-    }
-    let raw = list
-        .iter()
-        .enumerate()
-        .map(|(i, t)| hex_tx(t, &format!("txs[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let raw = parse_batch_body(&body(b)?)?;
     let results = admit_for(&s, client, raw.clone()).await?;
     let mut accepted = 0;
     let mut items = Vec::with_capacity(results.len());

@@ -324,14 +324,30 @@ fn now_ms() -> u64 {
 /// A consensus message as gossiped: the sequence number makes every
 /// re-broadcast a distinct gossip message (gossipsub drops repeated bytes).
 #[derive(Serialize, Deserialize)]
-struct Envelope {
-    seq: u64,
-    msg: consensus::Message,
+pub struct Envelope {
+    /// Distinct per broadcast.
+    pub seq: u64,
+    /// The message.
+    pub msg: consensus::Message,
 }
 
 /// Largest transaction batch gossiped at once.
 const MAX_GOSSIP_BATCH_TXS: usize = 512;
 const MAX_GOSSIP_BATCH_BYTES: usize = 512 * 1024;
+
+/// Decodes a consensus gossip message exactly as the event loop does (the
+/// fuzz targets call this too, so they test what peers reach).
+pub fn decode_consensus_gossip(data: &[u8]) -> Result<Envelope, codec::DecodeError> {
+    codec::decode::<Envelope>(data, MAX_BLOCK_BYTES, "consensus message")
+}
+
+/// Decodes a gossiped transaction batch: the batch's bytes and count are
+/// bounded before any transaction in it is looked at.
+pub fn decode_tx_gossip(data: &[u8]) -> Option<Vec<Vec<u8>>> {
+    codec::decode::<Vec<Vec<u8>>>(data, MAX_GOSSIP_BATCH_BYTES * 2, "transaction batch")
+        .ok()
+        .filter(|batch| batch.len() <= MAX_GOSSIP_BATCH_TXS * 2)
+}
 
 /// Internal events from tasks the loop spawned.
 enum Internal {
@@ -1229,9 +1245,7 @@ impl Loop {
                 id,
                 source,
             } => {
-                let decoded =
-                    codec::decode::<Envelope>(&data, MAX_BLOCK_BYTES, "consensus message");
-                match decoded {
+                match decode_consensus_gossip(&data) {
                     Ok(env) => {
                         #[cfg(feature = "byzantine-test")]
                         if let Some(m) = self.misbehave.as_mut() {
@@ -1263,12 +1277,8 @@ impl Loop {
                 id,
                 source,
             } => {
-                match codec::decode::<Vec<Vec<u8>>>(
-                    &data,
-                    MAX_GOSSIP_BATCH_BYTES * 2,
-                    "transaction batch",
-                ) {
-                    Ok(batch) if batch.len() <= MAX_GOSSIP_BATCH_TXS * 2 => {
+                match decode_tx_gossip(&data) {
+                    Some(batch) => {
                         // A bounded queue in front of a bounded number of
                         // admitters: a batch that finds the queue full is
                         // dropped unjudged (its sender gossips it again),

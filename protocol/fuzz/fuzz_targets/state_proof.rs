@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(a) = serde_json::from_slice::<StateAnswer>(data) {
         for e in &a.entries {
             if e.verify(&a.header.state_root).is_ok() && e.value.is_some() {
-                assert!(e.proof.verify(&a.header.state_root, e.key.as_bytes(), None).is_err());
+                assert!(e
+                    .proof
+                    .verify(&a.header.state_root, e.key.as_bytes(), None)
+                    .is_err());
             }
             let _ = e.decode::<deltachain_protocol::state::IpRecord>("ip");
         }
@@ -24,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
             .chunks_exact(32)
             .map(|c| deltachain_protocol::Hash(c.try_into().unwrap()))
             .collect();
-        let p = StateProof { leaf: None, siblings };
+        let p = StateProof {
+            leaf: None,
+            siblings,
+        };
         let _ = p.verify(&root, key, None);
         let _ = p.verify(&root, key, Some(b"v"));
     }
