@@ -593,8 +593,34 @@ fn openapi_events_and_metrics() {
         "deltachain_peers",
         "deltachain_txs_committed_total",
         "deltachain_commit_latency_seconds_bucket",
+        "deltachain_storage_bytes",
+        "deltachain_api_request_duration_seconds_count{route=\"GET /v1/openapi.json\",status=\"200\"}",
+        "# TYPE libp2p_swarm_new_listen_addr",
+        "# TYPE gossipsub_topic_subscription_status",
     ] {
-        assert!(text.contains(m), "metrics lack {m}");
+        assert!(text.contains(m), "metrics lack {m}:\n{text}");
     }
+    // The Prometheus project's own client parses it (OpenMetrics, strict:
+    // types, suffixes, label syntax, the closing `# EOF`).
+    let parse = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nfams = list(p(sys.stdin.read()))\nprint(len(fams), sum(len(f.samples) for f in fams))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (CI installs prometheus_client)");
+    let mut parse = parse;
+    let mut stdin = parse.stdin.take().unwrap();
+    stdin.write_all(&body).unwrap();
+    drop(stdin);
+    let out = finish(parse, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "the exposition does not parse (python3 -m pip install prometheus_client):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = Path::new("unused");
 }

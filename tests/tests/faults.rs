@@ -300,15 +300,18 @@ fn corrupted_sync_blocks_are_rejected() {
             dial.push((p, v.p2p_addr.parse().unwrap()));
         }
         let listen = liar_listen.parse().unwrap();
-        let (handle, mut events, _task) = network::spawn(network::Config {
-            secret: key.secret(),
-            chain_id: genesis.chain_id.clone(),
-            genesis_hash: genesis.hash(),
-            listen,
-            dial,
-            allowed,
-            max_message_bytes: 16 << 20,
-        })
+        let (handle, mut events, _task) = network::spawn(
+            network::Config {
+                secret: key.secret(),
+                chain_id: genesis.chain_id.clone(),
+                genesis_hash: genesis.hash(),
+                listen,
+                dial,
+                allowed,
+                max_message_bytes: 16 << 20,
+            },
+            &mut Default::default(),
+        )
         .unwrap();
         let chain_id = genesis.chain_id.clone();
         rt.spawn(async move {

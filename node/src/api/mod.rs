@@ -302,7 +302,26 @@ pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
             auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), timed))
         .with_state(shared)
+}
+
+/// Records every request's duration under its route template and status
+/// (outermost, so refusals by the signature check count too).
+async fn timed(
+    State(s): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = match req.extensions().get::<axum::extract::MatchedPath>() {
+        Some(p) => format!("{} {}", req.method(), p.as_str()),
+        None => "unmatched".to_string(),
+    };
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    s.metrics
+        .observe_request(&route, resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// Every read route; each decides access with [`access::decide`].
@@ -1305,14 +1324,22 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         let pool = s.mempool.lock().expect("mempool lock");
         (pool.len(), pool.bytes())
     };
-    let text = s.metrics.render(
-        txs,
-        bytes,
-        (s.peers)(),
-        s.status().syncing,
-        s.audit.waiting(),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    let text = s.metrics.render(&crate::metrics::Snapshot {
+        mempool_txs: txs,
+        mempool_bytes: bytes,
+        peers: (s.peers)(),
+        syncing: s.status().syncing,
+        audit_waiting: s.audit.waiting(),
+        storage_bytes: s.store.size_on_disk(),
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor

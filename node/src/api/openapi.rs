@@ -242,7 +242,7 @@ fn base() -> Value {
             "/v1/accounts/{key}": {"get": op("A key's membership and next nonce.", path_param("key", "public key, 64 hex", hex64()), "Account", &[400])},
             "/v1/events": {"get": {"summary": "Server-sent events: one `block` event per committed block with its receipts.", "responses": {"200": {"description": "text/event-stream of CommittedBlock JSON"}}}},
             "/v1/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics: height, round, mempool, peers, committed transactions, commit latency histogram.", "responses": {"200": {"description": "text/plain; version=0.0.4"}}}}
+            "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text): height, round, timeouts, mempool, storage, peers, committed transactions, commit latency, API request durations by route and status, libp2p swarm and gossipsub series.", "responses": {"200": {"description": "application/openmetrics-text; version=1.0.0"}}}}
         },
         "components": components(hex),
     })

@@ -214,7 +214,13 @@ pub enum NetworkError {
 /// stream and the network task.
 pub fn spawn(
     cfg: Config,
+    registry: &mut prometheus_client::registry::Registry,
 ) -> Result<(Handle, mpsc::Receiver<Event>, tokio::task::JoinHandle<()>), NetworkError> {
+    // libp2p's own series (swarm, gossipsub, identify, ping) under
+    // `libp2p_`, and gossipsub's internal ones (mesh, scores, queues)
+    // under `gossipsub_`.
+    let recorder = libp2p::metrics::Metrics::new(registry);
+    let gossip_registry = registry.sub_registry_with_prefix("gossipsub");
     // ed25519_from_bytes zeroizes its argument: hand it a copy.
     let mut secret = cfg.secret;
     let keypair = identity::Keypair::ed25519_from_bytes(&mut secret)
@@ -244,7 +250,8 @@ pub fn spawn(
                 .build()
                 .map_err(|e| e.to_string())?;
             let mut gossipsub =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)?;
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_cfg)?
+                    .with_metrics(gossip_registry, gossipsub::MetricsConfig::default());
             let (params, thresholds) = peer_scoring(&cfg.chain_id);
             gossipsub.with_peer_score(params, thresholds)?;
             let sync = request_response::Behaviour::with_codec(
@@ -295,6 +302,7 @@ pub fn spawn(
     };
     let task = EventLoop {
         swarm,
+        recorder,
         commands: cmd_rx,
         events: ev_tx,
         topics,
@@ -385,6 +393,7 @@ struct Redial {
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
+    recorder: libp2p::metrics::Metrics,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     topics: Topics,
@@ -500,6 +509,16 @@ impl EventLoop {
 
     /// Returns false when the node has gone away.
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> bool {
+        {
+            use libp2p::metrics::Recorder;
+            self.recorder.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.recorder.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.recorder.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.recorder.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening for peers"),
             SwarmEvent::ConnectionEstablished {

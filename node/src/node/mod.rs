@@ -191,9 +191,7 @@ impl Shared {
                 results.push(r);
             }
         }
-        self.metrics
-            .txs_admitted
-            .fetch_add(admitted.len() as u64, Ordering::Relaxed);
+        self.metrics.txs_admitted.inc_by(admitted.len() as u64);
         if gossip {
             for bytes in admitted {
                 if self.gossip.send(bytes).await.is_err() {
@@ -424,15 +422,19 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         allowed.push(*peer);
         dial.push((*peer, addr.clone()));
     }
-    let (net, net_events, net_task) = network::spawn(network::Config {
-        secret: key.secret(),
-        chain_id: genesis.chain_id.clone(),
-        genesis_hash: genesis.hash(),
-        listen: checked.p2p_listen.clone(),
-        dial,
-        allowed,
-        max_message_bytes: genesis.params.max_block_bytes as usize + 1024 * 1024,
-    })?;
+    let metrics = Metrics::new();
+    let (net, net_events, net_task) = network::spawn(
+        network::Config {
+            secret: key.secret(),
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash: genesis.hash(),
+            listen: checked.p2p_listen.clone(),
+            dial,
+            allowed,
+            max_message_bytes: genesis.params.max_block_bytes as usize + 1024 * 1024,
+        },
+        &mut metrics.registry(),
+    )?;
     info!(peer_id = %net.local_peer_id, "network started");
 
     let (gossip_tx, gossip_rx) = mpsc::channel(65_536);
@@ -466,7 +468,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             ..Status::default()
         }),
         events,
-        metrics: Metrics::default(),
+        metrics,
         gossip: gossip_tx,
         peers: Box::new(move || net_for_peers.peer_count()),
         genesis: genesis.clone(),
@@ -481,7 +483,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             shutdown_rx_for_pruner.clone(),
         ));
     }
-    shared.metrics.height.store(tip.height, Ordering::Relaxed);
+    shared.metrics.height.set(tip.height as i64);
 
     let listener = tokio::net::TcpListener::bind(checked.api_listen)
         .await
@@ -787,6 +789,21 @@ impl Loop {
                     let due: Vec<(Instant, u64)> = self.timers.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
                     for k in due {
                         if let Some(t) = self.timers.remove(&k) {
+                            // Only timeouts of the current round count:
+                            // a stale timer changes nothing.
+                            if t.height == self.machine.height() && t.round == self.machine.round() {
+                                let step = match t.kind {
+                                    consensus::TimeoutKind::Propose => "propose",
+                                    consensus::TimeoutKind::Prevote => "prevote",
+                                    consensus::TimeoutKind::Precommit => "precommit",
+                                    consensus::TimeoutKind::Commit => "commit",
+                                };
+                                self.shared
+                                    .metrics
+                                    .timeouts
+                                    .get_or_create(&crate::metrics::TimeoutLabels { step })
+                                    .inc();
+                            }
                             let outs = self.machine.step(Input::Timeout(t));
                             self.carry_out(outs).await?;
                         }
@@ -919,7 +936,7 @@ impl Loop {
         self.shared
             .metrics
             .round
-            .store(self.machine.round() as u64, Ordering::Relaxed);
+            .set(i64::from(self.machine.round()));
     }
 
     /// Carries out consensus outputs in order, feeding back the inputs they
@@ -993,10 +1010,7 @@ impl Loop {
                     Vec::new()
                 }
                 Output::Evidence(ev) => {
-                    self.shared
-                        .metrics
-                        .equivocations
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.shared.metrics.equivocations.inc();
                     warn!(
                         validator = ev.first.vote.validator,
                         height = ev.first.vote.height,
@@ -1216,13 +1230,12 @@ impl Loop {
             .iter()
             .filter(|r| r.outcome == Outcome::Rejected)
             .count();
-        m.height.store(height, Ordering::Relaxed);
-        m.blocks.fetch_add(1, Ordering::Relaxed);
-        m.txs_committed
-            .fetch_add(block.txs.len() as u64, Ordering::Relaxed);
-        m.txs_rejected.fetch_add(rejected as u64, Ordering::Relaxed);
+        m.height.set(height as i64);
+        m.blocks.inc();
+        m.txs_committed.inc_by(block.txs.len() as u64);
+        m.txs_rejected.inc_by(rejected as u64);
         if synced {
-            m.synced_blocks.fetch_add(1, Ordering::Relaxed);
+            m.synced_blocks.inc();
         }
         let event = CommittedEvent {
             height,
