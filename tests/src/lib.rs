@@ -466,6 +466,46 @@ pub fn finish(mut child: std::process::Child, within: Duration) -> std::process:
     }
 }
 
+/// A bank's signed repayment record for a fixed enterprise: the steady
+/// load of the fault and chaos tests.
+pub fn repayment(
+    key: &deltachain_protocol::Keypair,
+    chain: &str,
+    nonce: u64,
+    reference: &str,
+) -> deltachain_protocol::SignedTransaction {
+    use deltachain_protocol::*;
+    Transaction {
+        chain_id: chain.into(),
+        sender: key.public(),
+        nonce,
+        payload: Payload::Credit(Credit {
+            enterprise: "914403001922038216".into(),
+            kind: CreditKind::Repayment,
+            reference: reference.into(),
+            amount_fen: Some(1_250_000),
+            currency: "CNY".into(),
+            date: Date::parse("2026-11-20").unwrap(),
+            rating: None,
+            note: Some("monthly instalment".into()),
+        }),
+    }
+    .sign(key)
+}
+
+/// The JSON a CLI run printed, after checking it exited 0 (the failure
+/// shows both of its outputs).
+pub fn json_success(out: &std::process::Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
 /// A single-validator `deltachain-node dev` network with the demo members,
 /// killed and removed on drop.
 pub struct Dev {

@@ -17,25 +17,6 @@ use deltachain_protocol::*;
 use deltachain_tests::netns::{self, Netns};
 use deltachain_tests::*;
 
-fn credit(key: &Keypair, chain: &str, nonce: u64, reference: &str) -> SignedTransaction {
-    Transaction {
-        chain_id: chain.into(),
-        sender: key.public(),
-        nonce,
-        payload: Payload::Credit(Credit {
-            enterprise: "914403001922038216".into(),
-            kind: CreditKind::Repayment,
-            reference: reference.into(),
-            amount_fen: Some(1_250_000),
-            currency: "CNY".into(),
-            date: Date::parse("2026-11-20").unwrap(),
-            rating: None,
-            note: Some("monthly instalment".into()),
-        }),
-    }
-    .sign(key)
-}
-
 fn submit(url: &str, tx: &SignedTransaction) -> Option<u16> {
     let body = format!("{{\"tx\": \"{}\"}}", hex::encode(tx.encode()));
     http(url, "POST", "/v1/txs", Some(body.as_bytes())).map(|(s, _)| s)
@@ -202,7 +183,7 @@ fn chaos_under_load_ends_consistent() {
             let mut nonce = 1u64;
             let mut pick = b;
             while !stop.load(Ordering::Relaxed) {
-                let tx = credit(&key, &chain, nonce, &format!("R-{b}-{nonce}"));
+                let tx = repayment(&key, &chain, nonce, &format!("R-{b}-{nonce}"));
                 let h = tx.hash();
                 // Submit, and resubmit the same bytes elsewhere until some
                 // node reports it committed.

@@ -424,14 +424,7 @@ fn unknown_outcomes_exit_4_and_restarts_are_ridden_out() {
     let _node1 = net.start(1);
     let _node2 = net.start(2);
     let out = finish(waiting, CLI_LIMIT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = json_success(&out);
     assert_eq!(v["outcome"], "applied", "{v}");
 }
 

@@ -22,25 +22,6 @@ fn chain_id(url: &str) -> String {
         .to_string()
 }
 
-fn credit(key: &Keypair, chain: &str, nonce: u64, reference: &str) -> SignedTransaction {
-    Transaction {
-        chain_id: chain.into(),
-        sender: key.public(),
-        nonce,
-        payload: Payload::Credit(Credit {
-            enterprise: "914403001922038216".into(),
-            kind: CreditKind::Repayment,
-            reference: reference.into(),
-            amount_fen: Some(1_250_000),
-            currency: "CNY".into(),
-            date: Date::parse("2026-11-20").unwrap(),
-            rating: None,
-            note: Some("monthly instalment".into()),
-        }),
-    }
-    .sign(key)
-}
-
 /// Five validators in network namespaces: a 4/1 split keeps the four
 /// committing while the one commits nothing, then it catches up; a 3/2
 /// split (quorum 4) stops both sides without a fork, then commits resume.
@@ -227,7 +208,7 @@ fn full_disk_stops_the_node() {
         let txs: Vec<String> = (0..200)
             .map(|i| {
                 hex::encode(
-                    credit(
+                    repayment(
                         &key,
                         &chain,
                         nonce + i,

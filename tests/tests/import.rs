@@ -175,14 +175,7 @@ fn an_import_killed_halfway_or_a_node_killed_halfway_still_ends_complete() {
     );
     dev.kill_and_restart(Duration::from_secs(2));
     let out = finish(child, CLI_LIMIT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = json_success(&out);
     assert_eq!(v["rows"], ROWS as u64, "{v}");
     assert_eq!(v["applied"], ROWS as u64, "{v}");
     // Exactly once each: not even a duplicate was attempted.
@@ -226,14 +219,7 @@ fn an_import_to_a_network_that_commits_nothing_stops_and_resumes_later() {
 
     let _rest: Vec<NodeProc> = (2..4).map(|i| net.start(i)).collect();
     let out = run();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = json_success(&out);
     assert_eq!(v["applied"], 30, "{v}");
     assert_eq!(v["rejected"], 0, "{v}");
 }
