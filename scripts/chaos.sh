@@ -31,4 +31,5 @@ export DELTACHAIN_CHAOS_SECS=$((MINUTES * 60))
 if [ "$(id -u)" != 0 ]; then
     echo "not root: validators are killed but not partitioned (network namespaces need root)" >&2
 fi
+cargo build --release --bin deltachain-node --bin deltachain
 exec cargo test --release -p deltachain-tests --test chaos -- --nocapture
