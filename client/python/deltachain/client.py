@@ -58,15 +58,27 @@ class Client:
                 data = resp.read(MAX_RESPONSE_BYTES + 1)
                 status = resp.status
         except urllib.error.HTTPError as e:
-            data = e.read(MAX_RESPONSE_BYTES + 1)
-            try:
-                err = json.loads(data)["error"]
-                raise ApiError(e.code, err["code"], err["message"]) from None
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(e.code, "error", data[:200].decode("utf-8", "replace")) from None
+            self._raise_api_error(e)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ApiError(0, "unreachable", f"cannot reach the node at {self.url}: {reason}") from None
         if len(data) > MAX_RESPONSE_BYTES:
             raise ApiError(status, "too_large", f"answer over {MAX_RESPONSE_BYTES} bytes")
-        return status, json.loads(data)
+        try:
+            return status, json.loads(data)
+        except ValueError:
+            raise ApiError(status, "bad_answer", "the node's answer is not JSON") from None
+
+    @staticmethod
+    def _raise_api_error(e):
+        """The node's error body `{"error": {"code", "message"}}` as an ApiError."""
+        data = e.read(MAX_RESPONSE_BYTES + 1)
+        try:
+            err = json.loads(data)["error"]
+            code, message = err["code"], err["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = "error", data[:200].decode("utf-8", "replace")
+        raise ApiError(e.code, code, message) from None
 
     def get(self, path, query=None, purpose=None, signed=True):
         return self._request("GET", path, query, None, purpose, signed)[1]
