@@ -162,11 +162,12 @@ pub fn read_rows(bytes: &[u8], kind: Kind) -> Result<(Vec<String>, Vec<Row>), St
     if header.len() > MAX_COLUMNS {
         return Err(format!("the header has {} columns", header.len()));
     }
-    let mut rows = Vec::new();
+    let lines = Lines::of(bytes);
+    let mut rows: Vec<Row> = Vec::new();
     for rec in records {
         let (line, fields, err) = match rec {
             Ok(r) => {
-                let line = r.position().map_or(0, |p| true_line(bytes, p));
+                let line = r.position().map_or(0, |p| lines.of_record(bytes, p));
                 let mut fields = Vec::with_capacity(r.len());
                 let mut err = None;
                 for (i, f) in r.iter().enumerate() {
@@ -191,7 +192,7 @@ pub fn read_rows(bytes: &[u8], kind: Kind) -> Result<(Vec<String>, Vec<Row>), St
                 (line, fields, err)
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| true_line(bytes, p));
+                let line = e.position().map_or(0, |p| lines.of_record(bytes, p));
                 (line, Vec::new(), Some(format!("cannot read the row: {e}")))
             }
         };
@@ -212,6 +213,15 @@ pub fn read_rows(bytes: &[u8], kind: Kind) -> Result<(Vec<String>, Vec<Row>), St
                 })
             }
         };
+        // The importer's state is keyed by line: two rows on one line
+        // would share an outcome. Lines counts every line ending the
+        // reader ends a record at, so this is a guard, not a path.
+        if let Some(prev) = rows.last().filter(|p| p.line >= line) {
+            return Err(format!(
+                "rows at lines {} and {line} cannot be told apart by line; save the file with one kind of line ending",
+                prev.line
+            ));
+        }
         rows.push(Row {
             line,
             fields,
@@ -239,16 +249,42 @@ impl<'a> Cells<'a> {
     }
 }
 
-/// The line a record starts on. The reader's position can point at blank
-/// lines it skipped before the record; a clerk needs the record's own line.
-fn true_line(bytes: &[u8], p: &csv::Position) -> u64 {
-    let start = (p.byte() as usize).min(bytes.len());
-    let skipped = bytes[start..]
-        .iter()
-        .take_while(|b| matches!(b, b'\n' | b'\r'))
-        .filter(|b| **b == b'\n')
-        .count();
-    p.line() + skipped as u64
+/// Line numbers as a clerk's editor shows them: a line ends at `\n`, at
+/// `\r\n`, or at a lone `\r` (old Mac files, and what the CSV reader also
+/// ends a record at). The reader's own count ignores a lone `\r`, which
+/// gave two records the same line and, since the importer's state is keyed
+/// by line, could mark a row done that never was (found by the `csv_rows`
+/// fuzz target).
+struct Lines {
+    /// Byte offset at which each line after the first starts.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn of(bytes: &[u8]) -> Lines {
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => starts.push(i + 1),
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        Lines { starts }
+    }
+
+    /// The line a record starts on. The reader's position can point at
+    /// blank lines it skipped before the record; a clerk needs the record's
+    /// own line.
+    fn of_record(&self, bytes: &[u8], p: &csv::Position) -> u64 {
+        let mut at = (p.byte() as usize).min(bytes.len());
+        while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        1 + self.starts.partition_point(|&s| s <= at) as u64
+    }
 }
 
 /// The payload of one row, checked as the CLI checks a typed record.
@@ -1127,6 +1163,27 @@ mod tests {
         assert!(err(8).contains("4 columns, the header 6"), "{}", err(8));
         assert!(err(9).contains("enterprise"), "{}", err(9));
         assert_eq!(rows.len(), 7, "the blank line is skipped");
+    }
+
+    /// Found by the `csv_rows` fuzz target: a lone carriage return ends a
+    /// record, so it must end a line too, or two rows share a line number
+    /// (and, in the importer's state, an outcome).
+    #[test]
+    fn lone_carriage_returns_start_new_lines() {
+        let text = "enterprise,kind,reference,amount,date,note\n\
+            91350100M000100Y43,loan,A-1,100,2026-10-01,a\r\
+            91350100M000100Y43,loan,A-2,100,2026-10-01,b\r\n\
+            \r\n\
+            91350100M000100Y43,loan,A-3,100,2026-10-01,c\n";
+        let (_, rows) = read_rows(text.as_bytes(), Kind::Credit).unwrap();
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![2, 3, 5]);
+        assert!(rows.iter().all(|r| r.payload.is_ok()), "{rows:?}");
+        let crash = include_bytes!("../tests/data/csv-lone-cr.csv");
+        if let Ok((_, rows)) = read_rows(crash, Kind::Credit) {
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+        }
     }
 
     #[test]
