@@ -16,9 +16,11 @@
 //! * **Hashes**: sha256. `tx_hash = sha256(encode(SignedTransaction))`,
 //!   block hash `= sha256(encode(BlockHeader))`, genesis hash
 //!   `= sha256(encode(Genesis))`.
-//! * **Signatures** ([`crypto`]): ed25519 over `len || "deltachain/tx/v1" ||
-//!   len || chain_id || encode(body)`, with the tags `deltachain/tx/v1`,
-//!   `deltachain/vote/v1` and `deltachain/proposal/v1`.
+//! * **Signatures** ([`crypto`]): ed25519 over `len || tag || len ||
+//!   chain_id || encode(body)`, with one tag per kind of signed object:
+//!   `deltachain/tx/v1`, `deltachain/vote/v1`, `deltachain/proposal/v1`,
+//!   `deltachain/consent/v1`, `deltachain/consent-revoke/v1` and
+//!   `deltachain/receivable/v1` (docs/SPEC.md section 4).
 //! * **Merkle trees** ([`merkle`]): RFC 6962 over the transaction hashes
 //!   (`tx_root`) and the receipt hashes (`results_root`) of a block.
 //! * **State root** ([`state`]): the root of a sparse Merkle tree (Jellyfish,
