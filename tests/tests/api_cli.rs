@@ -584,8 +584,13 @@ fn openapi_events_and_metrics() {
         assert!(n > 0, "stream closed");
         got.extend_from_slice(&buf[..n]);
     }
+    // Made-up methods do not make new series.
+    for m in ["FOO1", "FOO2", "FOO3"] {
+        let _ = http(&dev.url, m, "/v1/status", None);
+    }
     let (status, body) = http(&dev.url, "GET", "/metrics", None).unwrap();
     assert_eq!(status, 200);
+    assert!(!String::from_utf8_lossy(&body).contains("FOO1"));
     let text = String::from_utf8_lossy(&body);
     for m in [
         "deltachain_height",
