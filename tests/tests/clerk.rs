@@ -454,7 +454,11 @@ fn the_openapi_document_constrains_every_parameter() {
         }
     }
     assert!(checked >= 8, "{checked}");
-    let body = &doc["components"]["schemas"]["SubmitTx"]["properties"]["tx"];
+    let tx = &doc["components"]["schemas"]["SubmitTx"]["properties"]["tx"];
+    let body = match tx["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+        Some(name) => &doc["components"]["schemas"][name],
+        None => tx,
+    };
     assert!(
         body["pattern"].is_string() && body["maxLength"].is_u64(),
         "{body}"

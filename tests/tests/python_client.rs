@@ -1,7 +1,8 @@
 //! The Python client (`client/python`, written from docs/SPEC.md) against
 //! a live dev node: its vector tests, then submit, signed reads, consent,
-//! receivables and proof verification. CI installs python3's
-//! `cryptography`; without it this test fails and says so.
+//! receivables and proof verification; then every answer checked against
+//! the node's /v1/openapi.json. CI installs python3's `cryptography` and
+//! `jsonschema`; without them this test fails and says so.
 
 use std::process::{Command, Stdio};
 
@@ -42,6 +43,23 @@ fn the_python_client_passes_the_vectors_and_works_against_a_live_node() {
     let home = dev.dir.path().join("home");
     let (ok, out) = python(
         &["-m", "unittest", "-v", "tests/test_live.py"],
+        &[
+            ("DELTACHAIN_NODE", &dev.url),
+            ("DELTACHAIN_HOME", home.to_str().unwrap()),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(!out.contains("skipped"), "{out}");
+
+    // Every answer, to every kind of caller and input, matches the node's
+    // own /v1/openapi.json (JSON Schema 2020-12, with `jsonschema`).
+    let (ok, out) = python(&["-c", "import jsonschema"], &[]);
+    assert!(
+        ok,
+        "the OpenAPI conformance test needs the `jsonschema` package: python3 -m pip install jsonschema\n{out}"
+    );
+    let (ok, out) = python(
+        &["-m", "unittest", "-v", "tests/test_openapi.py"],
         &[
             ("DELTACHAIN_NODE", &dev.url),
             ("DELTACHAIN_HOME", home.to_str().unwrap()),

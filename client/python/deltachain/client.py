@@ -35,8 +35,9 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------
 
-    def _request(self, method, path, query=None, body=None, purpose=None, signed=True):
-        """`path` unencoded; each segment is percent-encoded here."""
+    def _prepare(self, method, path, query=None, body=None, purpose=None, signed=True):
+        """The request, signed when there is a key: `path` unencoded; each
+        segment is percent-encoded here."""
         enc_path = "/".join(urllib.parse.quote(seg, safe="") for seg in path.split("/"))
         qs = urllib.parse.urlencode(query) if query else None
         headers = {"Accept": "application/json"}
@@ -52,7 +53,21 @@ class Client:
                 {k.lower(): v for k, v in headers.items() if k.lower() == httpsig.PURPOSE_HEADER},
                 body, tag=tag))
         url = self.url + enc_path + (f"?{qs}" if qs else "")
-        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        return urllib.request.Request(url, data=body, method=method, headers=headers)
+
+    def raw(self, method, path, query=None, body=None, purpose=None, signed=True):
+        """Any answer, error or not, as (status, content type, bytes): for
+        tools that check answers against /v1/openapi.json."""
+        req = self._prepare(method, path, query, body, purpose, signed)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return resp.status, resp.headers.get("Content-Type", ""), resp.read(
+                    MAX_RESPONSE_BYTES + 1)
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type", ""), e.read(MAX_RESPONSE_BYTES + 1)
+
+    def _request(self, method, path, query=None, body=None, purpose=None, signed=True):
+        req = self._prepare(method, path, query, body, purpose, signed)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 data = resp.read(MAX_RESPONSE_BYTES + 1)

@@ -19,12 +19,14 @@
 //! outbox before the answer leaves ([`crate::audit`]).
 
 pub mod access;
+pub mod answers;
 pub mod auth;
 pub mod conn;
 pub mod limits;
-mod openapi;
+pub mod openapi;
 pub mod proofs;
-mod registry;
+pub mod registry;
+pub mod schema;
 pub mod views;
 
 use std::sync::Arc;
@@ -36,7 +38,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use deltachain_protocol::{
     merkle, validate, AuditEntry, AuditOutcome, AuditRoute, Date, Hash, PublicKey, Purpose, Scope,
@@ -45,14 +47,24 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::ApiConfig;
 use crate::mempool::AdmitError;
 use crate::node::Shared;
 use crate::storage::StoreError;
 use access::{decide, Resource};
+use answers::{
+    AccountView, AuditView, BatchAnswer, BatchItem, BlockEvent, ConsentAnswer, ConsentEntry,
+    ConsentList, ConsentView, EnterpriseAnswer, EnterpriseView, IpAbsent, IpAnswer, MemberAnswer,
+    MembersView, ProvenConsent, ProvenEnterprise, QueriesBy, QueryLog, StatusView, Submitted,
+    TxAnswer, TxProofAnswer, TxState, ValidatorView, ValidatorsView,
+};
 use auth::Caller;
-use views::Names;
+pub use schema::ErrorBody;
+use schema::{SubmitBatch, SubmitTx};
+use views::{BlockAnswer, Names};
 
 /// Most transactions in one batch request.
 pub const MAX_BATCH_TXS: usize = 10_000;
@@ -127,11 +139,7 @@ impl From<AdmitError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response();
+        let mut r = (self.status, Json(ErrorBody::new(self.code, &self.message))).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {
@@ -212,7 +220,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathStr {
     }
 }
 
-fn ok(v: Value) -> ApiResult {
+fn ok<T: serde::Serialize>(v: T) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
@@ -278,25 +286,20 @@ fn parse_hash(s: &str) -> Result<Hash, ApiError> {
         .map_err(|e| ApiError::bad("bad_hash", format!("transaction or block hash: {e}")))
 }
 
-/// Builds the router.
+/// Builds the router. Its routes and `/v1/openapi.json` come from the same
+/// `routes!` calls (see [`openapi`]), so the document lists exactly the
+/// routes this node serves.
 pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
     let auth = auth::AuthState {
         shared: shared.clone(),
         max_body: cfg.max_body_bytes,
     };
-    let mut app = Router::new()
-        .route("/v1/txs", post(submit))
-        .route("/v1/txs/batch", post(submit_batch))
-        .merge(read_routes())
-        .route("/v1/events", get(events))
-        .route(
-            "/v1/openapi.json",
-            get(|| async { Json(openapi::document()) }),
-        );
-    if cfg.metrics_listen.is_none() {
-        app = app.route("/metrics", get(metrics));
-    }
+    let (app, doc) = api_router(cfg.metrics_listen.is_none()).split_for_parts();
+    let doc = OpenApiDocument(Bytes::from(
+        serde_json::to_vec(&openapi::finish(doc)).unwrap_or_default(),
+    ));
     app.fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .layer(axum::Extension(doc))
         .layer(axum::middleware::from_fn_with_state(
             auth,
             auth::authenticate,
@@ -304,6 +307,68 @@ pub fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), timed))
         .with_state(shared)
+}
+
+/// Every route, each registered with its OpenAPI description.
+fn api_router(metrics_on_api: bool) -> OpenApiRouter<Arc<Shared>> {
+    let app = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(submit))
+        .routes(routes!(submit_batch))
+        .routes(routes!(get_tx))
+        .routes(routes!(get_proof))
+        .routes(routes!(latest_block))
+        .routes(routes!(get_block))
+        .routes(routes!(enterprise))
+        .routes(routes!(enterprise_queries))
+        .routes(routes!(queries_by))
+        .routes(routes!(consent))
+        .routes(routes!(enterprise_consents))
+        .routes(routes!(ip))
+        .routes(routes!(registry::receivable))
+        .routes(routes!(registry::enterprise_receivables))
+        .routes(routes!(registry::report))
+        .routes(routes!(registry::objections))
+        .routes(routes!(registry::objection))
+        .routes(routes!(registry::uscc_exceptions))
+        .routes(routes!(registry::uscc_exception))
+        .routes(routes!(status))
+        .routes(routes!(validators))
+        .routes(routes!(members))
+        .routes(routes!(member))
+        .routes(routes!(account))
+        .routes(routes!(events))
+        .routes(routes!(openapi_json));
+    if metrics_on_api {
+        app.routes(routes!(metrics))
+    } else {
+        app
+    }
+}
+
+/// The serialised OpenAPI document, built once with the router.
+#[derive(Clone)]
+struct OpenApiDocument(Bytes);
+
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "node",
+    summary = "This document",
+    description = "OpenAPI 3.1, derived from the handlers' own types.",
+    security(()),
+    responses(
+        (status = 200, description = "OpenAPI 3.1", body = Object)
+    )
+)]
+async fn openapi_json(axum::Extension(doc): axum::Extension<OpenApiDocument>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc.0,
+    )
+        .into_response()
 }
 
 /// Records every request's duration under its route template and status
@@ -337,36 +402,6 @@ async fn timed(
     resp
 }
 
-/// Every read route; each decides access with [`access::decide`].
-pub fn read_routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v1/txs/{hash}", get(get_tx))
-        .route("/v1/txs/{hash}/proof", get(get_proof))
-        .route("/v1/blocks/latest", get(latest_block))
-        .route("/v1/blocks/{id}", get(get_block))
-        .route("/v1/enterprises/{uscc}", get(enterprise))
-        .route("/v1/enterprises/{uscc}/queries", get(enterprise_queries))
-        .route("/v1/queries", get(queries_by))
-        .route("/v1/consents/{id}", get(consent))
-        .route("/v1/enterprises/{uscc}/consents", get(enterprise_consents))
-        .route("/v1/ip/{ip_id}", get(ip))
-        .route("/v1/receivables/{id}", get(registry::receivable))
-        .route(
-            "/v1/enterprises/{uscc}/receivables",
-            get(registry::enterprise_receivables),
-        )
-        .route("/v1/enterprises/{uscc}/report", get(registry::report))
-        .route("/v1/objections", get(registry::objections))
-        .route("/v1/objections/{id}", get(registry::objection))
-        .route("/v1/uscc-exceptions", get(registry::uscc_exceptions))
-        .route("/v1/uscc-exceptions/{code}", get(registry::uscc_exception))
-        .route("/v1/status", get(status))
-        .route("/v1/validators", get(validators))
-        .route("/v1/members", get(members))
-        .route("/v1/members/{key}", get(member))
-        .route("/v1/accounts/{key}", get(account))
-}
-
 impl access::Facts for Shared {
     fn active_consent(
         &self,
@@ -398,12 +433,12 @@ fn now_ms() -> u64 {
 /// first: the entry (with the hash of exactly the bytes sent) is durable
 /// before the answer leaves. A read that cannot be recorded is not
 /// answered.
-async fn audited(
+async fn audited<T: serde::Serialize>(
     s: &Shared,
     caller: &Caller,
     uscc: &str,
     route: AuditRoute,
-    answer: Result<(access::Grant, Value), ApiError>,
+    answer: Result<(access::Grant, T), ApiError>,
 ) -> ApiResult {
     let Some(p) = caller.0.as_deref() else {
         // Unsigned: refused before any enterprise data was looked at, and
@@ -413,11 +448,17 @@ async fn audited(
             Err(e) => Err(e),
         };
     };
-    let (status, body, basis, purpose, outcome) = match answer {
-        Ok((g, v)) => (StatusCode::OK, v, g.basis, g.purpose, AuditOutcome::Granted),
+    let (status, bytes, basis, purpose, outcome) = match answer {
+        Ok((g, v)) => (
+            StatusCode::OK,
+            serde_json::to_vec(&v),
+            g.basis,
+            g.purpose,
+            AuditOutcome::Granted,
+        ),
         Err(e) if e.status == StatusCode::FORBIDDEN => (
             e.status,
-            json!({"error": {"code": e.code, "message": e.message}}),
+            serde_json::to_vec(&ErrorBody::new(e.code, &e.message)),
             deltachain_protocol::AccessBasis::None,
             p.purpose.clone().and_then(Result::ok),
             AuditOutcome::Refused {
@@ -428,7 +469,13 @@ async fn audited(
         // not reads of enterprise data.
         Err(e) => return Err(e),
     };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let bytes = bytes.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            format!("the answer could not be encoded: {e}"),
+        )
+    })?;
     let entry = AuditEntry {
         time_ms: now_ms(),
         requester: p.key,
@@ -461,7 +508,7 @@ async fn audited(
 /// a duplicate or a used nonce: a resubmission of the same signed bytes (a
 /// clerk's retry after a dropped connection) is answered with its status,
 /// never applied twice and never reported as an error.
-fn known_status(s: &Shared, raw: &[u8], e: &AdmitError) -> Result<Option<Value>, ApiError> {
+fn known_status(s: &Shared, raw: &[u8], e: &AdmitError) -> Result<Option<Submitted>, ApiError> {
     if !matches!(e, AdmitError::Duplicate | AdmitError::StaleNonce { .. }) {
         return Ok(None);
     }
@@ -470,17 +517,35 @@ fn known_status(s: &Shared, raw: &[u8], e: &AdmitError) -> Result<Option<Value>,
     };
     let hash = tx.hash();
     if let Some(loc) = s.store.tx_location(&hash)? {
-        return Ok(Some(json!({
-            "tx_hash": hash,
-            "status": "committed",
-            "height": loc.height,
-            "outcome": loc.receipt.outcome,
-        })));
+        return Ok(Some(Submitted {
+            tx_hash: hash,
+            status: Some(TxState::Committed),
+            height: Some(loc.height),
+            outcome: Some(loc.receipt.outcome),
+        }));
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).is_some();
-    Ok(pending.then(|| json!({"tx_hash": hash, "status": "pending"})))
+    Ok(pending.then(|| Submitted::pending(hash)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/txs",
+    tag = "transactions",
+    request_body = SubmitTx,
+    summary = "Submit one signed transaction",
+    description = "The body is `{\"tx\": \"<hex>\"}`, the hex of the canonical bytes of a SignedTransaction (docs/SPEC.md §6.2). A resubmission of the same signed bytes is answered with the transaction's status, never applied twice.",
+    params(),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 200, description = "already committed: its height and outcome", body = Submitted),
+        (status = 202, description = "admitted to the mempool, or already pending", body = Submitted),
+        (status = 400, description = "invalid transaction: the code names the check that failed (bad_json, bad_hex, decode, bad_signature, wrong_chain, invalid_payload, uscc_not_admitted, unknown_sender, stale_nonce, nonce_too_far, ...)", body = ErrorBody),
+        (status = 409, description = "duplicate or nonce_taken: another transaction holds this nonce", body = ErrorBody),
+        (status = 413, description = "body_too_large", body = ErrorBody),
+        (status = 503, description = "mempool_full: retry after the Retry-After header", body = ErrorBody)
+    )
+)]
 async fn submit(
     State(s): State<Arc<Shared>>,
     client: Option<axum::Extension<ClientIp>>,
@@ -492,19 +557,30 @@ async fn submit(
         "the transaction was not checked".into(),
     )));
     match r {
-        Ok(hash) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"tx_hash": hash, "status": "pending"})),
-        )
-            .into_response()),
+        Ok(hash) => Ok((StatusCode::ACCEPTED, Json(Submitted::pending(hash))).into_response()),
         Err(e) => match known_status(&s, &raw, &e)? {
-            Some(v) if v["status"] == "committed" => ok(v),
+            Some(v) if v.status == Some(TxState::Committed) => ok(v),
             Some(v) => Ok((StatusCode::ACCEPTED, Json(v)).into_response()),
             None => Err(e.into()),
         },
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/txs/batch",
+    tag = "transactions",
+    request_body = SubmitBatch,
+    summary = "Submit up to 10,000 signed transactions",
+    description = "The body is `{\"txs\": [\"<hex>\", ...]}`. Each transaction gets its own result, in order; one refusal does not refuse the others.",
+    params(),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 202, description = "one result per transaction", body = BatchAnswer),
+        (status = 400, description = "bad_json, bad_request or batch_too_large", body = ErrorBody),
+        (status = 413, description = "body_too_large", body = ErrorBody)
+    )
+)]
 async fn submit_batch(
     State(s): State<Arc<Shared>>,
     client: Option<axum::Extension<ClientIp>>,
@@ -518,24 +594,47 @@ async fn submit_batch(
         items.push(match r {
             Ok(h) => {
                 accepted += 1;
-                json!({"tx_hash": h})
+                BatchItem::Admitted(Submitted {
+                    tx_hash: h,
+                    status: None,
+                    height: None,
+                    outcome: None,
+                })
             }
             Err(e) => match known_status(&s, bytes, &e)? {
-                Some(v) => v,
+                Some(v) => BatchItem::Admitted(v),
                 None => {
                     let e = ApiError::from(e);
-                    json!({"error": {"code": e.code, "message": e.message}})
+                    BatchItem::Refused(ErrorBody::new(e.code, &e.message))
                 }
             },
         });
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"accepted": accepted, "results": items})),
+        Json(BatchAnswer {
+            accepted,
+            results: items,
+        }),
     )
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/txs/{hash}",
+    tag = "transactions",
+    summary = "A transaction, pending or committed with its receipt",
+    description = "For its sender, regulators (a regulator's read of another's enterprise data goes to that enterprise's query log) and validator operators; others see it with enterprise data withheld, when they may see it at all.",
+    params(("hash" = String, Path, description = "transaction hash, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the transaction", body = TxAnswer),
+        (status = 400, description = "bad_hash", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        (status = 404, description = "neither pending nor committed on this node", body = ErrorBody)
+    )
+)]
 async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): PathStr) -> ApiResult {
     let hash = parse_hash(&hash)?;
     if caller.0.is_none() {
@@ -556,15 +655,15 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
         )?;
         let block_hash = s.store.block_hash(loc.height)?;
         let full = caller_key(&caller) == Some(t.tx.sender) || regulator_reads(&caller, &t);
-        let body = json!({
-            "tx_hash": hash,
-            "status": "committed",
-            "height": loc.height,
-            "index": loc.index,
-            "block_hash": block_hash,
-            "receipt": loc.receipt,
-            "tx": views::tx(&mut names, &t, &hash, full)?,
-        });
+        let body = TxAnswer {
+            tx_hash: hash,
+            status: TxState::Committed,
+            height: Some(loc.height),
+            index: Some(loc.index),
+            block_hash,
+            receipt: Some(loc.receipt),
+            tx: views::tx(&mut names, &t, &hash, full)?,
+        };
         return answer_tx(&s, &caller, &t, body).await;
     }
     let pending = s.mempool.lock().expect("mempool lock").get(&hash).cloned();
@@ -580,7 +679,15 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
     match pending {
         Some(t) => {
             let full = caller_key(&caller) == Some(t.tx.sender) || regulator_reads(&caller, &t);
-            let body = json!({"tx_hash": hash, "status": "pending", "tx": views::tx(&mut names, &t, &hash, full)?});
+            let body = TxAnswer {
+                tx_hash: hash,
+                status: TxState::Pending,
+                height: None,
+                index: None,
+                block_hash: None,
+                receipt: None,
+                tx: views::tx(&mut names, &t, &hash, full)?,
+            };
             answer_tx(&s, &caller, &t, body).await
         }
         None => Err(ApiError::not_found(format!(
@@ -589,6 +696,21 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/txs/{hash}/proof",
+    tag = "transactions",
+    summary = "Proof that a transaction and its receipt were committed",
+    description = "Merkle proofs of the transaction and its receipt, the block header and the commit certificate: `deltachain verify HASH` checks them against the validators' keys without trusting the node.",
+    params(("hash" = String, Path, description = "transaction hash, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the proof", body = TxProofAnswer),
+        (status = 400, description = "bad_hash", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        (status = 404, description = "not committed", body = ErrorBody)
+    )
+)]
 async fn get_proof(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -631,18 +753,18 @@ async fn get_proof(
         || caller_key(&caller) == Some(t.tx.sender)
         || regulator_reads(&caller, t))
     .then(|| hex::encode(t.encode()));
-    let body = json!({
-        "tx_hash": hash,
-        "height": loc.height,
-        "index": loc.index,
-        "tx": bytes,
-        "receipt": loc.receipt,
-        "tx_proof": tx_proof,
-        "receipt_proof": receipt_proof,
-        "header": block.header,
-        "block_hash": block.hash(),
-        "certificate": cert,
-    });
+    let body = TxProofAnswer {
+        tx_hash: hash,
+        height: loc.height,
+        index: loc.index,
+        tx: bytes,
+        receipt: loc.receipt,
+        tx_proof,
+        receipt_proof,
+        header: block.header.clone(),
+        block_hash: block.hash(),
+        certificate: cert,
+    };
     answer_tx(&s, &caller, t, body).await
 }
 
@@ -658,11 +780,11 @@ fn regulator_reads(caller: &Caller, t: &deltachain_protocol::SignedTransaction) 
 
 /// Sends a transaction view; when a regulator sees another's enterprise
 /// data in it, the read goes to that enterprise's query log first.
-async fn answer_tx(
+async fn answer_tx<T: serde::Serialize>(
     s: &Shared,
     caller: &Caller,
     t: &deltachain_protocol::SignedTransaction,
-    body: Value,
+    body: T,
 ) -> ApiResult {
     if !regulator_reads(caller, t) {
         return ok(body);
@@ -693,24 +815,39 @@ async fn block_view(s: &Shared, caller: &Caller, height: u64) -> ApiResult {
     })?;
     let cert = s.store.cert(height)?;
     if decide(caller, &Resource::BlockBodies, s).is_err() {
-        return ok(json!({
-            "height": block.header.height,
-            "hash": block.hash(),
-            "header": views::header(&block.header),
-            "commit": cert,
-            "redacted": "transactions and receipts are shown to regulators and validator operators only",
+        return ok(BlockAnswer::Redacted(views::BlockHeaderView {
+            height: block.header.height,
+            hash: block.hash(),
+            header: views::header(&block.header),
+            commit: cert,
+            redacted:
+                "transactions and receipts are shown to regulators and validator operators only"
+                    .into(),
         }));
     }
     let mut names = Names::new(&s.store, &s.genesis);
-    ok(views::block(
+    ok(BlockAnswer::Whole(views::block(
         &mut names,
         &block,
         &receipts,
         cert.as_ref(),
         caller_key(caller).as_ref(),
-    )?)
+    )?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/latest",
+    tag = "blocks",
+    summary = "The last committed block",
+    description = "Whole for regulators and validator operators; header and certificate only for everyone else.",
+    params(),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the block", body = BlockAnswer),
+        (status = 404, description = "no block has been committed yet", body = ErrorBody)
+    )
+)]
 async fn latest_block(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
     let tip = s.store.tip().height;
     if tip == 0 {
@@ -719,6 +856,20 @@ async fn latest_block(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult
     block_view(&s, &caller, tip).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{id}",
+    tag = "blocks",
+    summary = "A block by height or hash",
+    description = "Whole for regulators and validator operators; header and certificate only for everyone else.",
+    params(("id" = String, Path, description = "height, or 64-hex block hash", pattern = "^([0-9]{1,19}|[0-9a-fA-F]{64})$", max_length = 64)),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the block", body = BlockAnswer),
+        (status = 400, description = "bad_height or bad_hash", body = ErrorBody),
+        (status = 404, description = "no such block", body = ErrorBody)
+    )
+)]
 async fn get_block(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -833,6 +984,23 @@ fn enterprise_request(
 /// Most records scanned to find the ones a reporter sent itself.
 const MAX_OWN_SCAN: usize = 10_000;
 
+#[utoipa::path(
+    get,
+    path = "/v1/enterprises/{uscc}",
+    tag = "enterprises",
+    summary = "An enterprise's records from every city",
+    description = "Credit records (newest first, with corrections and dispute marks), public-credit records and the IP it owns with pledges. For regulators, the enterprise itself, or a credit_reporter/lender/reader holding its active consent (scope credit or all) for the signed purpose; with own=true, only the records the caller reported (no consent needed). With proof=true, every credit record at a height with the proof of their commitment (`deltachain verify enterprise`). Every read, granted or refused, goes to the enterprise's query log on chain.",
+    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), ("own" = Option<bool>, Query, description = "only the records the caller reported itself"), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the records (or, with proof=true, all of them with a proof)", body = EnterpriseAnswer),
+        (status = 400, description = "invalid_uscc, bad_query, proof_needs_all_records", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody),
+        (status = 422, description = "too_many_to_prove: more records than one proof carries", body = ErrorBody),
+        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+    )
+)]
 async fn enterprise(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -862,8 +1030,10 @@ async fn enterprise(
         ));
     }
     let answer = match decide(&caller, &what, &*s) {
-        Ok(g) if proof => proven_enterprise(&s, &uscc, page.height).map(|v| (g, v)),
-        Ok(g) => enterprise_body(&s, &caller, &uscc, &page, own).map(|v| (g, v)),
+        Ok(g) if proof => proven_enterprise(&s, &uscc, page.height)
+            .map(|v| (g, EnterpriseAnswer::Proven(Box::new(v)))),
+        Ok(g) => enterprise_body(&s, &caller, &uscc, &page, own)
+            .map(|v| (g, EnterpriseAnswer::Records(Box::new(v)))),
         Err(e) => Err(e),
     };
     audited(&s, &caller, &uscc, route, answer).await
@@ -871,7 +1041,11 @@ async fn enterprise(
 
 /// All of an enterprise's credit records at a height, in order, with the
 /// proof of the commitment they must recompute to.
-fn proven_enterprise(s: &Shared, uscc: &str, height: Option<u64>) -> Result<Value, ApiError> {
+fn proven_enterprise(
+    s: &Shared,
+    uscc: &str,
+    height: Option<u64>,
+) -> Result<ProvenEnterprise, ApiError> {
     let (answer, records) = proofs::credits(s, uscc, height)?;
     let mut names = Names::new(&s.store, &s.genesis);
     let mut shown = Vec::with_capacity(records.len());
@@ -880,13 +1054,13 @@ fn proven_enterprise(s: &Shared, uscc: &str, height: Option<u64>) -> Result<Valu
         v["reporter_name"] = json!(names.party(&r.reporter)?.name);
         shown.push(v);
     }
-    Ok(json!({
-        "uscc": uscc,
-        "as_of_height": answer.height,
-        "total_credit_records": records.len(),
-        "credit_records": shown,
-        "proof": answer,
-    }))
+    Ok(ProvenEnterprise {
+        uscc: uscc.to_string(),
+        as_of_height: answer.height,
+        total_credit_records: records.len(),
+        credit_records: shown,
+        proof: answer,
+    })
 }
 
 fn enterprise_body(
@@ -895,7 +1069,7 @@ fn enterprise_body(
     uscc: &str,
     page: &Page,
     own: bool,
-) -> Result<Value, ApiError> {
+) -> Result<EnterpriseView, ApiError> {
     let offset = page.offset.unwrap_or(0);
     let limit = page.limit.unwrap_or(100).min(MAX_PAGE);
     let (records, total) = if own {
@@ -911,13 +1085,10 @@ fn enterprise_body(
     let mut names = Names::new(&s.store, &s.genesis);
     let mut credit_records = Vec::with_capacity(records.len());
     for e in &records {
-        let mut v = views::credit(&mut names, e)?;
         let mark = s
             .store
             .dispute(&deltachain_protocol::ObjectionTarget::Record(e.tx_hash))?;
-        v["disputed"] = json!(mark.is_some());
-        v["objection"] = json!(mark.map(|m| m.objection));
-        credit_records.push(v);
+        credit_records.push(views::credit(&mut names, e, mark.map(|m| m.objection))?);
     }
     let (publics, total_public) = if own {
         (Vec::new(), 0)
@@ -933,38 +1104,35 @@ fn enterprise_body(
         .iter()
         .map(|i| views::ip(&mut names, i, today, None))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut v = json!({
-        "uscc": uscc,
-        "as_of_height": s.store.tip().height,
-        "total_credit_records": total,
-        "offset": offset,
-        "credit_records": credit_records,
-        "total_public_records": total_public,
-        "public_records": public_records,
-        "ip": ip,
-    });
-    if own {
-        v["only_reported_by_you"] = json!(true);
-    }
-    Ok(v)
+    Ok(EnterpriseView {
+        uscc: uscc.to_string(),
+        as_of_height: s.store.tip().height,
+        total_credit_records: total,
+        offset,
+        credit_records,
+        total_public_records: total_public,
+        public_records,
+        ip,
+        only_reported_by_you: own.then_some(true),
+    })
 }
 
-fn audit_view(names: &mut Names, r: &crate::ledger::AuditRecord) -> Result<Value, StoreError> {
+fn audit_view(names: &mut Names, r: &crate::ledger::AuditRecord) -> Result<AuditView, StoreError> {
     let e = &r.entry;
-    Ok(json!({
-        "time": deltachain_protocol::time::format_unix_ms(e.time_ms),
-        "requester": e.requester,
-        "requester_name": names.party(&e.requester)?.name,
-        "enterprise": e.enterprise,
-        "route": e.route,
-        "purpose": e.purpose,
-        "basis": e.basis,
-        "outcome": e.outcome,
-        "response_hash": e.response_hash,
-        "serving_node": r.node,
-        "serving_node_name": names.party(&r.node)?.name,
-        "height": r.height,
-    }))
+    Ok(AuditView {
+        time: deltachain_protocol::time::format_unix_ms(e.time_ms),
+        requester: e.requester,
+        requester_name: names.party(&e.requester)?.name,
+        enterprise: e.enterprise.clone(),
+        route: e.route,
+        purpose: e.purpose,
+        basis: e.basis.clone(),
+        outcome: e.outcome.clone(),
+        response_hash: e.response_hash,
+        serving_node: r.node,
+        serving_node_name: names.party(&r.node)?.name,
+        height: r.height,
+    })
 }
 
 /// A page of audit entries under an index prefix, most recently recorded first, as JSON.
@@ -973,7 +1141,7 @@ fn audit_list(
     prefix: &[u8],
     offset: usize,
     limit: Option<usize>,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<AuditView>, ApiError> {
     let rows = s
         .store
         .audits(prefix, offset, limit.unwrap_or(100).min(MAX_PAGE))?;
@@ -984,6 +1152,21 @@ fn audit_list(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/enterprises/{uscc}/queries",
+    tag = "enterprises",
+    summary = "The enterprise's query log",
+    description = "Who read its data, when, through which node, for what purpose, on what ground, and the outcome. For the enterprise itself and regulators; this read is itself logged.",
+    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "most recent first", body = QueryLog),
+        (status = 400, description = "invalid_uscc or bad_query", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+    )
+)]
 async fn enterprise_queries(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1002,13 +1185,13 @@ async fn enterprise_queries(
             )?;
             Ok((
                 g,
-                json!({
-                    "uscc": uscc,
-                    "as_of_height": s.store.tip().height,
-                    "offset": offset,
-                    "queries": list,
-                    "not_yet_on_chain": "reads served in the last few seconds reach the chain within audit.ship_interval_ms plus a block",
-                }),
+                QueryLog {
+                    uscc: uscc.clone(),
+                    as_of_height: s.store.tip().height,
+                    offset,
+                    queries: list,
+                    not_yet_on_chain: "reads served in the last few seconds reach the chain within audit.ship_interval_ms plus a block".into(),
+                },
             ))
         }
         Err(e) => Err(e),
@@ -1023,6 +1206,20 @@ struct ByRequester {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/queries",
+    tag = "enterprises",
+    summary = "The reads one requester made",
+    description = "For regulators, or the requester itself (the default).",
+    params(("requester" = Option<String>, Query, description = "public key in hex; the caller's own by default", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "most recent first", body = QueriesBy),
+        (status = 400, description = "bad_key or bad_query", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+    )
+)]
 async fn queries_by(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1051,11 +1248,29 @@ async fn queries_by(
         offset,
         q.limit,
     )?;
-    ok(json!({"requester": requester, "offset": offset, "queries": list}))
+    ok(QueriesBy {
+        requester,
+        offset,
+        queries: list,
+    })
 }
 
 /// Every consent an enterprise gave (so it can find and revoke them): for
 /// the enterprise itself and regulators.
+#[utoipa::path(
+    get,
+    path = "/v1/enterprises/{uscc}/consents",
+    tag = "consents",
+    summary = "Every consent an enterprise gave",
+    description = "And whether each is in force (a consent lapses when revoked, past its dates, or when the enterprise's key is replaced). For the enterprise itself and regulators.",
+    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "its consents", body = ConsentList),
+        (status = 400, description = "invalid_uscc", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+    )
+)]
 async fn enterprise_consents(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1065,24 +1280,41 @@ async fn enterprise_consents(
     decide(&caller, &Resource::Consents { uscc: &uscc }, &*s)?;
     let today = today(&s);
     let bound = s.store.enterprise_key(&uscc)?;
-    let list: Vec<Value> = s
+    let consents = s
         .store
         .consents_of(&uscc, 1000)?
         .iter()
-        .map(|r| {
-            json!({
-                "consent": r.signed.consent,
-                "signer": r.signer,
-                "height": r.height,
-                "revoked_height": r.revoked_height,
-                "active": r.active(today, bound.as_ref()),
-            })
+        .map(|r| ConsentEntry {
+            consent: r.signed.consent.clone(),
+            signer: r.signer,
+            height: r.height,
+            revoked_height: r.revoked_height,
+            active: r.active(today, bound.as_ref()),
         })
         .collect();
-    ok(json!({"uscc": uscc, "as_of": today, "consents": list}))
+    ok(ConsentList {
+        uscc,
+        as_of: today,
+        consents,
+    })
 }
 
 /// A consent: for its enterprise, its grantee and regulators.
+#[utoipa::path(
+    get,
+    path = "/v1/consents/{id}",
+    tag = "consents",
+    summary = "A consent and whether it is in force",
+    description = "Judged at the latest block, and only while its signer is still the enterprise's bound key. For its enterprise, its grantee and regulators; 404 for anyone else. With proof=true, the consent record at a height with its proof.",
+    params(("id" = String, Path, description = "consent id", pattern = "^[A-Za-z0-9._-]{1,64}$", max_length = 64), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the consent", body = ConsentAnswer),
+        (status = 400, description = "bad_query or a height without proof", body = ErrorBody),
+        (status = 404, description = "no such consent of yours", body = ErrorBody),
+        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody)
+    )
+)]
 async fn consent(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1108,28 +1340,44 @@ async fn consent(
         let key = crate::ledger::keys::consent(&id);
         let answer = proofs::answer(&s, q.height, &[key])?;
         let at: Option<crate::ledger::ConsentRecord> = proofs::single(&answer, "consent")?;
-        return ok(json!({
-            "consent_id": id,
-            "as_of_height": answer.height,
-            "record": at,
-            "proof": answer,
-        }));
+        return ok(ConsentAnswer::Proven(Box::new(ProvenConsent {
+            consent_id: id,
+            as_of_height: answer.height,
+            record: at,
+            proof: answer,
+        })));
     }
     let today = today(&s);
     let bound = s.store.enterprise_key(&c.enterprise)?;
-    ok(json!({
-        "consent": c,
-        "signature": rec.signed.signature,
-        "signer": rec.signer,
-        "tx_hash": rec.tx_hash,
-        "height": rec.height,
-        "revoked_height": rec.revoked_height,
-        "revoked_tx": rec.revoked_tx,
-        "active": rec.active(today, bound.as_ref()),
-        "as_of": today,
-    }))
+    ok(ConsentAnswer::Current(Box::new(ConsentView {
+        consent: c.clone(),
+        signature: rec.signed.signature,
+        signer: rec.signer,
+        tx_hash: rec.tx_hash,
+        height: rec.height,
+        revoked_height: rec.revoked_height,
+        revoked_tx: rec.revoked_tx,
+        active: rec.active(today, bound.as_ref()),
+        as_of: today,
+    })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/ip/{ip_id}",
+    tag = "registry",
+    summary = "An IP right: owner, active pledge and history",
+    description = "With proof=true, the right as of a height (no history), or registered=false, with the proof of presence or absence (`deltachain verify ip`).",
+    params(("ip_id" = String, Path, description = "patent number (ZL...) with its check digit, or a registration id", pattern = "^(ZL([0-9]{8}|[0-9]{12})\\.[0-9X]|[A-Za-z0-9._-]{1,64})$", max_length = 64), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the right", body = IpAnswer),
+        (status = 400, description = "invalid_ip_id or bad_query", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        (status = 404, description = "not registered on this chain", body = ErrorBody),
+        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody)
+    )
+)]
 async fn ip(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1162,14 +1410,21 @@ async fn ip(
         }
         let day = Date::from_unix_ms(answer.header.time_ms);
         let mut names = Names::new(&s.store, &s.genesis);
-        let mut v = match &at {
-            Some(r) => views::ip(&mut names, r, day, None)?,
-            None => json!({"ip_id": ip_id}),
-        };
-        v["registered"] = json!(at.is_some());
-        v["as_of_height"] = json!(answer.height);
-        v["proof"] = json!(answer);
-        return ok(v);
+        return ok(match &at {
+            Some(r) => {
+                let mut v = views::ip(&mut names, r, day, None)?;
+                v.registered = Some(true);
+                v.as_of_height = Some(answer.height);
+                v.proof = Some(answer);
+                IpAnswer::Right(Box::new(v))
+            }
+            None => IpAnswer::Absent(Box::new(IpAbsent {
+                ip_id,
+                registered: false,
+                as_of_height: answer.height,
+                proof: answer,
+            })),
+        });
     }
     let Some(record) = s.store.ip(&ip_id)? else {
         // Whether an IP exists is for those who may read the registry.
@@ -1188,57 +1443,115 @@ async fn ip(
     let history = s.store.ip_history(&ip_id, 1000)?;
     let mut names = Names::new(&s.store, &s.genesis);
     let mut v = views::ip(&mut names, &record, today(&s), Some(&history))?;
-    v["as_of_height"] = json!(s.store.tip().height);
-    ok(v)
+    v.as_of_height = Some(s.store.tip().height);
+    ok(IpAnswer::Right(Box::new(v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    summary = "Node and chain status",
+    description = "Height, latest block, consensus round and step, peers, whether the node is catching up, and mempool size.",
+    params(),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 200, description = "status", body = StatusView)
+    )
+)]
 async fn status(State(s): State<Arc<Shared>>) -> ApiResult {
     let st = s.status();
-    ok(json!({
-        "chain_id": s.genesis.chain_id,
-        "genesis_hash": s.genesis_hash,
-        "node": s.name,
-        "node_key": s.public_key,
-        "height": st.height,
-        "latest_block_hash": st.latest_block_hash,
-        "latest_block_time": deltachain_protocol::time::format_unix_ms(st.latest_block_time_ms),
-        "round": st.round,
-        "step": st.step,
-        "peers": (s.peers)(),
-        "syncing": st.syncing,
-        "mempool_txs": s.mempool.lock().expect("mempool lock").len(),
-        "validator": s.genesis.validators.iter().any(|v| v.public_key == s.public_key),
-    }))
+    ok(StatusView {
+        chain_id: s.genesis.chain_id.clone(),
+        genesis_hash: s.genesis_hash,
+        node: s.name.clone(),
+        node_key: s.public_key,
+        height: st.height,
+        latest_block_hash: st.latest_block_hash,
+        latest_block_time: deltachain_protocol::time::format_unix_ms(st.latest_block_time_ms),
+        round: st.round,
+        step: st.step,
+        peers: (s.peers)(),
+        syncing: st.syncing,
+        mempool_txs: s.mempool.lock().expect("mempool lock").len(),
+        validator: s
+            .genesis
+            .validators
+            .iter()
+            .any(|v| v.public_key == s.public_key),
+    })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/validators",
+    tag = "node",
+    summary = "The validator set",
+    description = "From genesis, with each validator's libp2p peer id.",
+    params(),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the set and the quorum", body = ValidatorsView)
+    )
+)]
 async fn validators(State(s): State<Arc<Shared>>) -> ApiResult {
-    let list: Vec<Value> = s
+    let validators: Vec<ValidatorView> = s
         .genesis
         .validators
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            json!({
-                "index": i,
-                "name": v.name,
-                "city": v.city,
-                "public_key": v.public_key,
-                "peer_id": crate::network::peer_id_of(&v.public_key).map(|p| p.to_string()).unwrap_or_default(),
-                "p2p_addr": v.p2p_addr,
-            })
+        .map(|(i, v)| ValidatorView {
+            index: i,
+            name: v.name.clone(),
+            city: v.city.clone(),
+            public_key: v.public_key,
+            peer_id: crate::network::peer_id_of(&v.public_key)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            p2p_addr: v.p2p_addr.clone(),
         })
         .collect();
-    ok(json!({"validators": list, "quorum": deltachain_protocol::quorum(list.len())}))
+    let quorum = deltachain_protocol::quorum(validators.len());
+    ok(ValidatorsView { validators, quorum })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "registry",
+    summary = "Current members and roles",
+    description = "For members, validators and enterprises.",
+    params(),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "members", body = MembersView),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+    )
+)]
 async fn members(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
     decide(&caller, &Resource::Members, &*s)?;
     let list = s.store.members(10_000)?;
-    ok(json!({"members": list}))
+    ok(MembersView { members: list })
 }
 
 /// One member, by key; with `proof=true`, proven at a height (a key that
 /// is not a member gets a proof of absence).
+#[utoipa::path(
+    get,
+    path = "/v1/members/{key}",
+    tag = "registry",
+    summary = "One member and its roles",
+    description = "With proof=true as of a height, with a proof of presence or of absence (member null): `deltachain verify member`.",
+    params(("key" = String, Path, description = "public key, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the member", body = MemberAnswer),
+        (status = 400, description = "bad_key or bad_query", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        (status = 404, description = "not a member", body = ErrorBody),
+        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody)
+    )
+)]
 async fn member(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1253,24 +1566,39 @@ async fn member(
     if proof {
         let answer = proofs::answer(&s, q.height, &[crate::ledger::keys::member(&key)])?;
         let at: Option<crate::ledger::Member> = proofs::single(&answer, "member")?;
-        return ok(json!({
-            "public_key": key,
-            "member": at,
-            "as_of_height": answer.height,
-            "proof": answer,
-        }));
+        return ok(MemberAnswer {
+            public_key: key,
+            member: at,
+            as_of_height: answer.height,
+            proof: Some(answer),
+        });
     }
     let member = s
         .store
         .member(&key)?
         .ok_or_else(|| ApiError::not_found(format!("{key} is not a member of this chain")))?;
-    ok(json!({
-        "public_key": key,
-        "member": member,
-        "as_of_height": s.store.tip().height,
-    }))
+    ok(MemberAnswer {
+        public_key: key,
+        member: Some(member),
+        as_of_height: s.store.tip().height,
+        proof: None,
+    })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{key}",
+    tag = "transactions",
+    summary = "A key's membership and next nonce",
+    description = "For the key itself, regulators and validator operators.",
+    params(("key" = String, Path, description = "public key, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64)),
+    security(("memberSignature" = [])),
+    responses(
+        (status = 200, description = "the account", body = AccountView),
+        (status = 400, description = "bad_key", body = ErrorBody),
+        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+    )
+)]
 async fn account(State(s): State<Arc<Shared>>, caller: Caller, PathStr(key): PathStr) -> ApiResult {
     let key = PublicKey::from_hex(&key)
         .map_err(|e| ApiError::bad("bad_key", format!("public key: {e}")))?;
@@ -1283,18 +1611,30 @@ async fn account(State(s): State<Arc<Shared>>, caller: Caller, PathStr(key): Pat
         .lock()
         .expect("mempool lock")
         .max_pending_nonce(&key);
-    ok(json!({
-        "public_key": key,
-        "member": member,
-        "enterprise": enterprise,
-        "committed_nonce": committed,
-        "next_nonce": pending.unwrap_or(committed).max(committed) + 1,
-    }))
+    ok(AccountView {
+        public_key: key,
+        member,
+        enterprise,
+        committed_nonce: committed,
+        next_nonce: pending.unwrap_or(committed).max(committed) + 1,
+    })
 }
 
 /// Committed blocks as server-sent events: height, hash and time for
 /// everyone, the receipts of the subscriber's own transactions for a
 /// signed subscriber, every receipt for regulators and validator operators.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "blocks",
+    summary = "Committed blocks as server-sent events",
+    description = "One `block` event per committed block: height, hash and time for everyone, the receipts of the subscriber's own transactions for a signed subscriber, every receipt for regulators and validator operators. A subscriber that falls behind gets a `lagged` event with the number of blocks skipped.",
+    params(),
+    security((), ("memberSignature" = [])),
+    responses(
+        (status = 200, description = "text/event-stream; each `block` event's data is one BlockEvent", body = BlockEvent, content_type = "text/event-stream")
+    )
+)]
 async fn events(
     State(s): State<Arc<Shared>>,
     caller: Caller,
@@ -1305,21 +1645,23 @@ async fn events(
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
         let event = match rx.recv().await {
             Ok(ev) => {
-                let receipts: Vec<&deltachain_protocol::Receipt> = ev
+                let receipts = ev
                     .receipts
                     .iter()
                     .zip(&ev.senders)
                     .filter(|(_, sender)| everything || Some(**sender) == me)
-                    .map(|(r, _)| r)
+                    .map(|(r, _)| r.clone())
                     .collect();
-                let json = json!({
-                    "height": ev.height,
-                    "hash": ev.hash,
-                    "time_ms": ev.time_ms,
-                    "tx_count": ev.receipts.len(),
-                    "receipts": receipts,
-                });
-                Event::default().event("block").data(json.to_string())
+                let json = BlockEvent {
+                    height: ev.height,
+                    hash: ev.hash,
+                    time_ms: ev.time_ms,
+                    tx_count: ev.receipts.len(),
+                    receipts,
+                };
+                Event::default()
+                    .event("block")
+                    .data(serde_json::to_string(&json).unwrap_or_default())
             }
             // A slow subscriber skips ahead rather than holding memory.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -1332,6 +1674,18 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    summary = "Prometheus metrics",
+    description = "OpenMetrics text: height, round, timeouts, mempool, storage, peers, committed transactions, commit latency, API request durations by route and status, and libp2p swarm and gossipsub series. Served here unless `[api] metrics_listen` moves it to its own address.",
+    params(),
+    security(()),
+    responses(
+        (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    )
+)]
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let (txs, bytes) = {
         let pool = s.mempool.lock().expect("mempool lock");
@@ -1398,7 +1752,7 @@ pub async fn serve_metrics(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics)) // metrics listener: its own address, not the API
         .fallback(|| async { ApiError::not_found("only /metrics is served here") })
         .with_state(shared);
     let stop = async move {
