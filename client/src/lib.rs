@@ -574,6 +574,9 @@ impl Client {
         &self,
         txs: &[SignedTransaction],
     ) -> Result<Vec<Result<Hash, ClientError>>, ClientError> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
         let body = serde_json::json!({"txs": txs.iter().map(|t| hex::encode(t.encode())).collect::<Vec<_>>()});
         let v = self.post("/v1/txs/batch", &body).await?;
         let results = v
@@ -606,6 +609,9 @@ impl Client {
         &self,
         txs: &[SignedTransaction],
     ) -> Result<Vec<Admission>, ClientError> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
         let body = serde_json::json!({"txs": txs.iter().map(|t| hex::encode(t.encode())).collect::<Vec<_>>()});
         let v = self.post("/v1/txs/batch", &body).await?;
         let results = v

@@ -144,6 +144,10 @@ class OpenApiConformance(unittest.TestCase):
         c(bank, "GET", "/v1/queries", expect=200)
         c(regulator, "GET", "/v1/queries", {"requester": bank.key.public_hex}, expect=200)
         c(regulator, "GET", "/v1/queries", {"requester": "zz"}, expect=400)
+        c(regulator, "GET", "/v1/queries", {"limit": "501"}, expect=400)
+        c(regulator, "GET", "/v1/queries", {"limit": "0"}, expect=400)
+        c(regulator, "GET", "/v1/objections", {"offset": str(2 ** 32)}, expect=400)
+        c(bank, "GET", "/v1/uscc-exceptions", {"offset": str(2 ** 32)}, expect=400)
         c(ent, "GET", f"/v1/enterprises/{ENT}/consents", expect=200)
         c(bank, "GET", f"/v1/enterprises/{ENT}/consents", expect=403)
         c(regulator, "GET", f"/v1/enterprises/{ENT}/report", purpose="supervision", expect=200)
@@ -256,10 +260,16 @@ class OpenApiConformance(unittest.TestCase):
                     break
             else:
                 self.fail("no block event in 1000 lines")
+        # The documented frame, then its data against BlockEvent.
         content = self.doc["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]
-        schema = dict(content["text/event-stream"]["schema"])
-        schema["components"] = self.doc["components"]
-        self.jsonschema.validate(value, schema, cls=self.jsonschema.Draft202012Validator)
+        frame = dict(content["text/event-stream"]["schema"])
+        frame["components"] = self.doc["components"]
+        self.jsonschema.validate({"event": "block", "data": json.dumps(value)}, frame,
+                                 cls=self.jsonschema.Draft202012Validator)
+        self.jsonschema.validate({"event": "lagged", "data": "3"}, frame,
+                                 cls=self.jsonschema.Draft202012Validator)
+        data = {"$ref": "#/components/schemas/BlockEvent", "components": self.doc["components"]}
+        self.jsonschema.validate(value, data, cls=self.jsonschema.Draft202012Validator)
         return "ok"
 
 if __name__ == "__main__":

@@ -252,13 +252,19 @@ pub fn parse_submit_body(bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The transactions of a `POST /v1/txs/batch` body, `{"txs": ["<hex>", ...]}`,
-/// at most [`MAX_BATCH_TXS`].
+/// at least one and at most [`MAX_BATCH_TXS`].
 pub fn parse_batch_body(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
     let v = json_body(bytes)?;
     let list = v
         .get("txs")
         .and_then(|t| t.as_array())
         .ok_or_else(|| ApiError::bad("bad_request", "body must be {\"txs\": [\"<hex>\", ...]}"))?;
+    if list.is_empty() {
+        return Err(ApiError::bad(
+            "empty_batch",
+            "a batch carries at least one transaction",
+        ));
+    }
     if list.len() > MAX_BATCH_TXS {
         return Err(ApiError::bad(
             "batch_too_large",
@@ -577,7 +583,7 @@ async fn submit(
     security((), ("memberSignature" = [])),
     responses(
         (status = 202, description = "one result per transaction", body = BatchAnswer),
-        (status = 400, description = "bad_json, bad_request or batch_too_large", body = ErrorBody),
+        (status = 400, description = "bad_json, bad_request, empty_batch or batch_too_large", body = ErrorBody),
         (status = 413, description = "body_too_large", body = ErrorBody)
     )
 )]
@@ -910,7 +916,28 @@ fn today(s: &Shared) -> Date {
 fn page_of(
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Page, ApiError> {
-    query_of(page)
+    let page = query_of(page)?;
+    check_paging(page.offset, page.limit)?;
+    Ok(page)
+}
+
+/// Paging as `/v1/openapi.json` documents it: an offset that fits in 32
+/// bits and a limit from 1 to [`MAX_PAGE`]; anything else is named, not
+/// silently clamped.
+pub(crate) fn check_paging(offset: Option<usize>, limit: Option<usize>) -> Result<(), ApiError> {
+    if offset.is_some_and(|o| o > u32::MAX as usize) {
+        return Err(ApiError::bad(
+            "bad_query",
+            format!("offset must be at most {}", u32::MAX),
+        ));
+    }
+    if let Some(l) = limit.filter(|l| !(1..=MAX_PAGE).contains(l)) {
+        return Err(ApiError::bad(
+            "bad_query",
+            format!("limit must be from 1 to {MAX_PAGE}, got {l}"),
+        ));
+    }
+    Ok(())
 }
 
 fn query_of<T>(
@@ -990,7 +1017,7 @@ const MAX_OWN_SCAN: usize = 10_000;
     tag = "enterprises",
     summary = "An enterprise's records from every city",
     description = "Credit records (newest first, with corrections and dispute marks), public-credit records and the IP it owns with pledges. For regulators, the enterprise itself, or a credit_reporter/lender/reader holding its active consent (scope credit or all) for the signed purpose; with own=true, only the records the caller reported (no consent needed). With proof=true, every credit record at a height with the proof of their commitment (`deltachain verify enterprise`). Every read, granted or refused, goes to the enterprise's query log on chain.",
-    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), ("own" = Option<bool>, Query, description = "only the records the caller reported itself"), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), ("own" = Option<bool>, Query, description = "only the records the caller reported itself"), ("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the records (or, with proof=true, all of them with a proof)", body = EnterpriseAnswer),
@@ -1158,7 +1185,7 @@ fn audit_list(
     tag = "enterprises",
     summary = "The enterprise's query log",
     description = "Who read its data, when, through which node, for what purpose, on what ground, and the outcome. For the enterprise itself and regulators; this read is itself logged.",
-    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
+    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "most recent first", body = QueryLog),
@@ -1212,7 +1239,7 @@ struct ByRequester {
     tag = "enterprises",
     summary = "The reads one requester made",
     description = "For regulators, or the requester itself (the default).",
-    params(("requester" = Option<String>, Query, description = "public key in hex; the caller's own by default", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
+    params(("requester" = Option<String>, Query, description = "public key in hex; the caller's own by default", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "most recent first", body = QueriesBy),
@@ -1226,6 +1253,7 @@ async fn queries_by(
     q: Result<Query<ByRequester>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = q.map_err(|e| ApiError::bad("bad_query", validate::truncate(&e.body_text())))?;
+    check_paging(q.offset, q.limit)?;
     let Some(me) = caller.0.as_ref().map(|p| p.key) else {
         return Err(access::signature_required());
     };

@@ -70,10 +70,33 @@ const COMMON: &[(&str, &str)] = &[
     ("503", "replay_cache_full; retry after the Retry-After header"),
 ];
 
+/// One server-sent event of `/v1/events` as a client sees it: a `block`
+/// event whose data is a `BlockEvent` in JSON, or a `lagged` event whose
+/// data is how many blocks a slow subscriber skipped.
+fn sse_frame() -> Value {
+    json!({"oneOf": [
+        {"type": "object", "required": ["event", "data"], "properties": {
+            "event": {"const": "block"},
+            "data": {"type": "string", "contentMediaType": "application/json",
+                     "contentSchema": {"$ref": "#/components/schemas/BlockEvent"}},
+            "id": {"type": "string"}, "retry": {"type": "integer"}}},
+        {"type": "object", "required": ["event", "data"], "properties": {
+            "event": {"const": "lagged"},
+            "data": {"type": "string", "pattern": "^[0-9]+$"},
+            "id": {"type": "string"}, "retry": {"type": "integer"}}}
+    ]})
+}
+
 /// The finished document: the derived one plus the middleware's answers
-/// on every operation that does not describe them itself.
+/// on every operation that does not describe them itself, and the framing
+/// of the event stream.
 pub(super) fn finish(doc: utoipa::openapi::OpenApi) -> Value {
     let mut v = serde_json::to_value(&doc).unwrap_or(Value::Null);
+    let stream = &mut v["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"]["schema"];
+    if stream.is_object() {
+        *stream = sse_frame();
+    }
     let error = json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
     if let Some(paths) = v.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {

@@ -678,7 +678,7 @@ pub(super) struct ObjectionQuery {
     tag = "registry",
     summary = "Objections",
     description = "Every open one (regulators), with overdue=true those past their deadline by block time, or with enterprise=USCC one enterprise's (the enterprise itself and regulators).",
-    params(("overdue" = Option<bool>, Query, description = "only those past their deadline"), ("enterprise" = Option<String>, Query, description = "one enterprise's USCC", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", max_length = 18), ("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
+    params(("overdue" = Option<bool>, Query, description = "only those past their deadline"), ("enterprise" = Option<String>, Query, description = "one enterprise's USCC", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", max_length = 18), ("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "objections", body = ObjectionsView),
@@ -692,6 +692,7 @@ pub(super) async fn objections(
     q: QueryResult<ObjectionQuery>,
 ) -> ApiResult {
     let q = query_of(q)?;
+    super::check_paging(q.offset, q.limit)?;
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
     let now = s.store.tip().time_ms;
@@ -782,7 +783,7 @@ pub(super) async fn objection(
     tag = "registry",
     summary = "Admitted pilot-era codes",
     description = "Codes issued before GB 32100-2015 whose only fault is the check character, admitted by a regulator. For members, validators and enterprises.",
-    params(("offset" = Option<u32>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u32), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
+    params(("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the codes", body = ExceptionsView),
@@ -795,7 +796,7 @@ pub(super) async fn uscc_exceptions(
     caller: Caller,
     page: QueryResult<Page>,
 ) -> ApiResult {
-    let page = query_of(page)?;
+    let page = super::page_of(page)?;
     decide(&caller, &Resource::Members, &*s)?;
     let offset = page.offset.unwrap_or(0);
     let list = s
