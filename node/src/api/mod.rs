@@ -63,7 +63,7 @@ use answers::{
 };
 use auth::Caller;
 pub use schema::ErrorBody;
-use schema::{SubmitBatch, SubmitTx};
+use schema::{AuditUnavailable, Forbidden, Pruned, SubmitBatch, SubmitTx};
 use views::{BlockAnswer, Names};
 
 /// Most transactions in one batch request.
@@ -637,7 +637,7 @@ async fn submit_batch(
     responses(
         (status = 200, description = "the transaction", body = TxAnswer),
         (status = 400, description = "bad_hash", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        Forbidden,
         (status = 404, description = "neither pending nor committed on this node", body = ErrorBody)
     )
 )]
@@ -713,7 +713,7 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
     responses(
         (status = 200, description = "the proof", body = TxProofAnswer),
         (status = 400, description = "bad_hash", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        Forbidden,
         (status = 404, description = "not committed", body = ErrorBody)
     )
 )]
@@ -1017,15 +1017,15 @@ const MAX_OWN_SCAN: usize = 10_000;
     tag = "enterprises",
     summary = "An enterprise's records from every city",
     description = "Credit records (newest first, with corrections and dispute marks), public-credit records and the IP it owns with pledges. For regulators, the enterprise itself, or a credit_reporter/lender/reader holding its active consent (scope credit or all) for the signed purpose; with own=true, only the records the caller reported (no consent needed). With proof=true, every credit record at a height with the proof of their commitment (`deltachain verify enterprise`). Every read, granted or refused, goes to the enterprise's query log on chain.",
-    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), ("own" = Option<bool>, Query, description = "only the records the caller reported itself"), ("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    params(("uscc" = String, Path, description = "Unified Social Credit Code (GB 32100-2015; the node also normalises lower case and separators)", pattern = "^[0-9A-HJ-NP-RTUWXY]{18}$", min_length = 18, max_length = 18), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), ("own" = Option<bool>, Query, description = "only the records the caller reported itself"), ("offset" = Option<u64>, Query, description = "entries to skip", minimum = 0, maximum = 4294967295u64), ("limit" = Option<u32>, Query, description = "entries to return, at most 500 (default 100)", minimum = 1, maximum = 500), proofs::ProofQuery),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the records (or, with proof=true, all of them with a proof)", body = EnterpriseAnswer),
         (status = 400, description = "invalid_uscc, bad_query, proof_needs_all_records", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
-        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody),
+        Forbidden,
+        Pruned,
         (status = 422, description = "too_many_to_prove: more records than one proof carries", body = ErrorBody),
-        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+        AuditUnavailable
     )
 )]
 async fn enterprise(
@@ -1190,8 +1190,8 @@ fn audit_list(
     responses(
         (status = 200, description = "most recent first", body = QueryLog),
         (status = 400, description = "invalid_uscc or bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
-        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+        Forbidden,
+        AuditUnavailable
     )
 )]
 async fn enterprise_queries(
@@ -1244,7 +1244,7 @@ struct ByRequester {
     responses(
         (status = 200, description = "most recent first", body = QueriesBy),
         (status = 400, description = "bad_key or bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+        Forbidden
     )
 )]
 async fn queries_by(
@@ -1296,7 +1296,7 @@ async fn queries_by(
     responses(
         (status = 200, description = "its consents", body = ConsentList),
         (status = 400, description = "invalid_uscc", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+        Forbidden
     )
 )]
 async fn enterprise_consents(
@@ -1334,13 +1334,13 @@ async fn enterprise_consents(
     tag = "consents",
     summary = "A consent and whether it is in force",
     description = "Judged at the latest block, and only while its signer is still the enterprise's bound key. For its enterprise, its grantee and regulators; 404 for anyone else. With proof=true, the consent record at a height with its proof.",
-    params(("id" = String, Path, description = "consent id", pattern = "^[A-Za-z0-9._-]{1,64}$", max_length = 64), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    params(("id" = String, Path, description = "consent id", pattern = "^[A-Za-z0-9._-]{1,64}$", max_length = 64), proofs::ProofQuery),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the consent", body = ConsentAnswer),
         (status = 400, description = "bad_query or a height without proof", body = ErrorBody),
         (status = 404, description = "no such consent of yours", body = ErrorBody),
-        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody)
+        Pruned
     )
 )]
 async fn consent(
@@ -1396,14 +1396,14 @@ async fn consent(
     tag = "registry",
     summary = "An IP right: owner, active pledge and history",
     description = "With proof=true, the right as of a height (no history), or registered=false, with the proof of presence or absence (`deltachain verify ip`).",
-    params(("ip_id" = String, Path, description = "patent number (ZL...) with its check digit, or a registration id", pattern = "^(ZL([0-9]{8}|[0-9]{12})\\.[0-9X]|[A-Za-z0-9._-]{1,64})$", max_length = 64), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    params(("ip_id" = String, Path, description = "patent number (ZL...) with its check digit, or a registration id", pattern = "^(ZL([0-9]{8}|[0-9]{12})\\.[0-9X]|[A-Za-z0-9._-]{1,64})$", max_length = 64), proofs::ProofQuery),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the right", body = IpAnswer),
         (status = 400, description = "invalid_ip_id or bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        Forbidden,
         (status = 404, description = "not registered on this chain", body = ErrorBody),
-        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody)
+        Pruned
     )
 )]
 async fn ip(
@@ -1553,7 +1553,7 @@ async fn validators(State(s): State<Arc<Shared>>) -> ApiResult {
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "members", body = MembersView),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+        Forbidden
     )
 )]
 async fn members(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
@@ -1570,14 +1570,14 @@ async fn members(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
     tag = "registry",
     summary = "One member and its roles",
     description = "With proof=true as of a height, with a proof of presence or of absence (member null): `deltachain verify member`.",
-    params(("key" = String, Path, description = "public key, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    params(("key" = String, Path, description = "public key, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), proofs::ProofQuery),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the member", body = MemberAnswer),
         (status = 400, description = "bad_key or bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        Forbidden,
         (status = 404, description = "not a member", body = ErrorBody),
-        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody)
+        Pruned
     )
 )]
 async fn member(
@@ -1624,7 +1624,7 @@ async fn member(
     responses(
         (status = 200, description = "the account", body = AccountView),
         (status = 400, description = "bad_key", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+        Forbidden
     )
 )]
 async fn account(State(s): State<Arc<Shared>>, caller: Caller, PathStr(key): PathStr) -> ApiResult {

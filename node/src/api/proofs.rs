@@ -16,12 +16,17 @@ use crate::storage::ProofUnavailable;
 /// the enterprise's commitment from all of them.
 pub const MAX_PROVEN_CREDITS: u64 = 10_000;
 
-/// The query of a provable read.
-#[derive(Debug, Default, Deserialize)]
+/// The query of a provable read (and its documentation in
+/// `/v1/openapi.json`).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
-    /// Attach the proof.
+    /// Attach the certified header, commit certificate and Merkle proofs
+    /// (check them with `deltachain verify`).
     pub proof: Option<bool>,
-    /// The height to answer about (the tip when absent).
+    /// Answer about this past height (with proof=true); 410 outside the
+    /// node's window.
+    #[param(minimum = 1, maximum = 18446744073709551615u64)]
     pub height: Option<u64>,
 }
 

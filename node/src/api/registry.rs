@@ -23,7 +23,8 @@ use super::access::{self, decide, Resource};
 use super::auth::Caller;
 #[allow(unused_imports)] // named by `#[schema(value_type = ...)]`
 use super::schema::{
-    CorrectionObject, DateStr, HexHash, HexKey, ObjectionTargetView, StateAnswerObject, TimeStr,
+    AuditUnavailable, CorrectionObject, DateStr, Forbidden, HexHash, HexKey, ObjectionTargetView,
+    Pruned, StateAnswerObject, TimeStr,
 };
 use super::views::{self, EventView, IpView, Names, Party as PartyView, RecordStatus};
 use super::{
@@ -448,15 +449,15 @@ fn receivable_id(raw: &str) -> Result<String, ApiError> {
     tag = "registry",
     summary = "A receivable or part",
     description = "Parties, balance, what is financed and by whom, dispute status and history. For regulators, its registrar and financier, an enterprise party to it, or a member holding the consent (scope receivables or all) of its holder, debtor or creditor. With proof=true, as of a height with a proof of presence or absence.",
-    params(("id" = String, Path, description = "receivable id", pattern = "^[A-Za-z0-9._-]{1,64}$", max_length = 64), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), ("proof" = Option<bool>, Query, description = "attach the certified header, commit certificate and Merkle proofs (check with `deltachain verify`)"), ("height" = Option<u64>, Query, description = "answer about this past height (with proof=true); 410 outside the node's window", minimum = 1, maximum = 18446744073709551615u64)),
+    params(("id" = String, Path, description = "receivable id", pattern = "^[A-Za-z0-9._-]{1,64}$", max_length = 64), ("Deltachain-Purpose" = Option<String>, Header, description = "why the caller reads: loan_approval, post_loan_management, guarantee_review, supervision or self_inquiry; covered by the signature, recorded in the query log, and required of anyone reading on a consent", pattern = "^[a-z_]{1,32}$", max_length = 32), proofs::ProofQuery),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the receivable", body = ReceivableAnswer),
         (status = 400, description = "invalid_receivable_id or bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        Forbidden,
         (status = 404, description = "not registered on this chain", body = ErrorBody),
-        (status = 410, description = "state_pruned: the height is older than this node keeps", body = ErrorBody),
-        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+        Pruned,
+        AuditUnavailable
     )
 )]
 pub(super) async fn receivable(
@@ -634,8 +635,8 @@ fn receivables_body(s: &Shared, uscc: &str) -> Result<EnterpriseReceivables, Api
     responses(
         (status = 200, description = "its receivables", body = EnterpriseReceivables),
         (status = 400, description = "invalid_uscc", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
-        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+        Forbidden,
+        AuditUnavailable
     )
 )]
 pub(super) async fn enterprise_receivables(
@@ -683,7 +684,7 @@ pub(super) struct ObjectionQuery {
     responses(
         (status = 200, description = "objections", body = ObjectionsView),
         (status = 400, description = "invalid_uscc or bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+        Forbidden
     )
 )]
 pub(super) async fn objections(
@@ -788,7 +789,7 @@ pub(super) async fn objection(
     responses(
         (status = 200, description = "the codes", body = ExceptionsView),
         (status = 400, description = "bad_query", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody)
+        Forbidden
     )
 )]
 pub(super) async fn uscc_exceptions(
@@ -882,7 +883,7 @@ fn exception_view(
     responses(
         (status = 200, description = "the admission", body = ExceptionView),
         (status = 400, description = "invalid_uscc", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
+        Forbidden,
         (status = 404, description = "not admitted", body = ErrorBody)
     )
 )]
@@ -1265,8 +1266,8 @@ fn report_body(s: &Shared, caller: &Caller, uscc: &str) -> Result<Report, ApiErr
     responses(
         (status = 200, description = "the report", body = Report),
         (status = 400, description = "invalid_uscc", body = ErrorBody),
-        (status = 403, description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist", body = ErrorBody),
-        (status = 503, description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)", body = ErrorBody)
+        Forbidden,
+        AuditUnavailable
     )
 )]
 pub(super) async fn report(

@@ -207,3 +207,30 @@ pub enum ObjectionTargetView {
     /// A receivable or part, by its id.
     receivable(String),
 }
+
+/// A signed caller that may not read what it asked for.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 403,
+    description = "signed, but not entitled: forbidden, consent_required, purpose_required, unknown_purpose or purpose_not_allowed; a refusal never says whether records exist"
+)]
+#[allow(dead_code)]
+pub struct Forbidden(ErrorBody);
+
+/// A past height outside the node's proof window.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 410,
+    description = "state_pruned: the height is older than this node keeps"
+)]
+#[allow(dead_code)]
+pub struct Pruned(ErrorBody);
+
+/// A read of enterprise data this node cannot serve right now.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 503,
+    description = "audit_unavailable (the read could not be recorded, so it is not answered), node_syncing or stale_state (this node is behind; read from another)"
+)]
+#[allow(dead_code)]
+pub struct AuditUnavailable(ErrorBody);
