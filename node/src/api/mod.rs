@@ -1441,9 +1441,7 @@ async fn ip(
         return ok(match &at {
             Some(r) => {
                 let mut v = views::ip(&mut names, r, day, None)?;
-                v.registered = Some(true);
-                v.as_of_height = Some(answer.height);
-                v.proof = Some(answer);
+                v.at = views::AsOf::proven(answer);
                 IpAnswer::Right(Box::new(v))
             }
             None => IpAnswer::Absent(Box::new(IpAbsent {
@@ -1471,7 +1469,7 @@ async fn ip(
     let history = s.store.ip_history(&ip_id, 1000)?;
     let mut names = Names::new(&s.store, &s.genesis);
     let mut v = views::ip(&mut names, &record, today(&s), Some(&history))?;
-    v.as_of_height = Some(s.store.tip().height);
+    v.at = views::AsOf::tip(s.store.tip().height);
     ok(IpAnswer::Right(Box::new(v)))
 }
 

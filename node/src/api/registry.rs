@@ -26,7 +26,7 @@ use super::schema::{
     AuditUnavailable, CorrectionObject, DateStr, Forbidden, HexHash, HexKey, ObjectionTargetView,
     Pruned, StateAnswerObject, TimeStr,
 };
-use super::views::{self, EventView, IpView, Names, Party as PartyView, RecordStatus};
+use super::views::{self, AsOf, EventView, IpView, Names, Party as PartyView, RecordStatus};
 use super::{
     audited, current, enterprise_request, ok, proofs, query_of, today, ApiError, ApiResult,
     ErrorBody, Page, PathStr, MAX_PAGE,
@@ -145,16 +145,9 @@ pub struct ReceivableView {
     /// Every event, oldest first (on its own route).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<EventView>>,
-    /// With proof=true: always true (see ReceivableAbsent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registered: Option<bool>,
-    /// The height this view is of.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_of_height: Option<u64>,
-    /// With proof=true: the proof.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<StateAnswerObject>)]
-    pub proof: Option<deltachain_protocol::state::StateAnswer>,
+    /// The height it is of, and with proof=true the proof.
+    #[serde(flatten)]
+    pub at: AsOf,
 }
 
 /// A receivable that was not registered at the height asked about.
@@ -261,9 +254,7 @@ fn receivable_view(
         corrections: r.corrections.clone(),
         expired_financing,
         history,
-        registered: None,
-        as_of_height: None,
-        proof: None,
+        at: AsOf::default(),
     })
 }
 
@@ -501,7 +492,7 @@ pub(super) async fn receivable(
                     let history = s.store.receivable_history(&id, 1000)?;
                     let mut names = Names::new(&s.store, &s.genesis);
                     receivable_view(&s, &mut names, &r, today(&s), Some(&history)).map(|mut v| {
-                        v.as_of_height = Some(s.store.tip().height);
+                        v.at = AsOf::tip(s.store.tip().height);
                         ReceivableAnswer::Receivable(Box::new(v))
                     })
                 };
@@ -535,9 +526,7 @@ fn proven_receivable(
     Ok(match &at {
         Some(r) => {
             let mut v = receivable_view(s, &mut names, r, day, None)?;
-            v.registered = Some(true);
-            v.as_of_height = Some(answer.height);
-            v.proof = Some(answer);
+            v.at = AsOf::proven(answer);
             ReceivableAnswer::Receivable(Box::new(v))
         }
         None => ReceivableAnswer::Absent(Box::new(ReceivableAbsent {

@@ -222,7 +222,15 @@ pub struct IpView {
     /// Every event on the right, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<EventView>>,
-    /// With proof=true: whether the right was registered at that height.
+    /// The height it is of, and with proof=true the proof.
+    #[serde(flatten)]
+    pub at: AsOf,
+}
+
+/// What a record's view says about the height it answers for.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct AsOf {
+    /// With proof=true: true (an absent record has its own answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registered: Option<bool>,
     /// The height this view is of.
@@ -232,6 +240,26 @@ pub struct IpView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<StateAnswerObject>)]
     pub proof: Option<deltachain_protocol::state::StateAnswer>,
+}
+
+impl AsOf {
+    /// The latest height, without a proof.
+    pub fn tip(height: u64) -> Self {
+        AsOf {
+            registered: None,
+            as_of_height: Some(height),
+            proof: None,
+        }
+    }
+
+    /// A present record at the proof's height.
+    pub fn proven(answer: deltachain_protocol::state::StateAnswer) -> Self {
+        AsOf {
+            registered: Some(true),
+            as_of_height: Some(answer.height),
+            proof: Some(answer),
+        }
+    }
 }
 
 /// An IP right with its active pledge and (optionally) history.
@@ -267,9 +295,7 @@ pub fn ip(
         active_pledge,
         expired_pledge,
         history,
-        registered: None,
-        as_of_height: None,
-        proof: None,
+        at: AsOf::default(),
     })
 }
 
