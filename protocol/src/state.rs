@@ -263,7 +263,11 @@ impl Receivable {
     /// What is still owed on it and not split off: the amount that can be
     /// financed, split or paid.
     pub fn balance(&self) -> u64 {
-        self.amount_fen - self.settled_fen - self.split_fen
+        // Saturating: the ledger keeps settled + split within the amount;
+        // a corrupt record must not panic a reader.
+        self.amount_fen
+            .saturating_sub(self.settled_fen)
+            .saturating_sub(self.split_fen)
     }
 
     /// The financing if it is in force on `today`.

@@ -242,9 +242,13 @@ fn chaos_under_load_ends_consistent() {
             Err(e) => panic!("{e} (seed {seed})"),
         }
     }
+    // One fault takes 2–13 s with the pause before it (about 6.5 s on
+    // average, more when restarts are slow), so a run of `secs` seconds
+    // makes about secs/6.5 of them; the bound only makes sure faults did
+    // happen, with room for a seed that draws many long partitions.
     assert!(
-        kills + splits >= secs / 6,
-        "too few faults: {kills} kills, {splits} splits"
+        kills + splits >= secs / 12,
+        "too few faults: {kills} kills, {splits} splits (seed {seed})"
     );
     assert!(
         acknowledged.len() as u64 > secs / 3,

@@ -151,6 +151,11 @@ class OpenApiConformance(unittest.TestCase):
         c(ent, "GET", f"/v1/enterprises/{ENT}/consents", expect=200)
         c(bank, "GET", f"/v1/enterprises/{ENT}/consents", expect=403)
         c(regulator, "GET", f"/v1/enterprises/{ENT}/report", purpose="supervision", expect=200)
+        # Paging does not apply to the report: a stray limit is ignored.
+        c(regulator, "GET", f"/v1/enterprises/{ENT}/report", {"limit": "0"},
+          purpose="supervision", expect=200)
+        c(regulator, "GET", f"/v1/enterprises/{ENT}", {"limit": "0"}, purpose="supervision",
+          expect=400)
         c(bank, "GET", f"/v1/enterprises/{ENT}/report", purpose="loan_approval", expect=200)
         c(regulator, "GET", f"/v1/enterprises/{ENT}/receivables", purpose="supervision",
           expect=200)

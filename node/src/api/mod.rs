@@ -632,13 +632,14 @@ async fn submit_batch(
     tag = "transactions",
     summary = "A transaction, pending or committed with its receipt",
     description = "For its sender, regulators (a regulator's read of another's enterprise data goes to that enterprise's query log) and validator operators; others see it with enterprise data withheld, when they may see it at all.",
-    params(("hash" = String, Path, description = "transaction hash, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64)),
+    params(("hash" = String, Path, description = "transaction hash, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("Deltachain-Purpose" = Option<String>, Header, description = "why a regulator reads another party's enterprise data in this transaction; covered by the signature and recorded in the enterprise's query log", pattern = "^[a-z_]{1,32}$", max_length = 32)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the transaction", body = TxAnswer),
         (status = 400, description = "bad_hash", body = ErrorBody),
         Forbidden,
-        (status = 404, description = "neither pending nor committed on this node", body = ErrorBody)
+        (status = 404, description = "neither pending nor committed on this node", body = ErrorBody),
+        AuditUnavailable
     )
 )]
 async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): PathStr) -> ApiResult {
@@ -659,14 +660,17 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
             },
             &*s,
         )?;
-        let block_hash = s.store.block_hash(loc.height)?;
+        let block_hash = s
+            .store
+            .block_hash(loc.height)?
+            .ok_or_else(|| ApiError::not_found("block missing"))?;
         let full = caller_key(&caller) == Some(t.tx.sender) || regulator_reads(&caller, &t);
         let body = TxAnswer {
             tx_hash: hash,
             status: TxState::Committed,
             height: Some(loc.height),
             index: Some(loc.index),
-            block_hash,
+            block_hash: Some(block_hash),
             receipt: Some(loc.receipt),
             tx: views::tx(&mut names, &t, &hash, full)?,
         };
@@ -708,13 +712,14 @@ async fn get_tx(State(s): State<Arc<Shared>>, caller: Caller, PathStr(hash): Pat
     tag = "transactions",
     summary = "Proof that a transaction and its receipt were committed",
     description = "Merkle proofs of the transaction and its receipt, the block header and the commit certificate: `deltachain verify HASH` checks them against the validators' keys without trusting the node.",
-    params(("hash" = String, Path, description = "transaction hash, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64)),
+    params(("hash" = String, Path, description = "transaction hash, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$", max_length = 64), ("Deltachain-Purpose" = Option<String>, Header, description = "why a regulator reads another party's enterprise data in this transaction; covered by the signature and recorded in the enterprise's query log", pattern = "^[a-z_]{1,32}$", max_length = 32)),
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the proof", body = TxProofAnswer),
         (status = 400, description = "bad_hash", body = ErrorBody),
         Forbidden,
-        (status = 404, description = "not committed", body = ErrorBody)
+        (status = 404, description = "not committed", body = ErrorBody),
+        AuditUnavailable
     )
 )]
 async fn get_proof(
@@ -868,7 +873,7 @@ async fn latest_block(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult
     tag = "blocks",
     summary = "A block by height or hash",
     description = "Whole for regulators and validator operators; header and certificate only for everyone else.",
-    params(("id" = String, Path, description = "height, or 64-hex block hash", pattern = "^([0-9]{1,19}|[0-9a-fA-F]{64})$", max_length = 64)),
+    params(("id" = String, Path, description = "height, or 64-hex block hash", pattern = "^([0-9]{1,20}|[0-9a-fA-F]{64})$", max_length = 64)),
     security((), ("memberSignature" = [])),
     responses(
         (status = 200, description = "the block", body = BlockAnswer),
@@ -993,14 +998,20 @@ fn current(s: &Shared) -> Result<(), ApiError> {
 
 /// What every read of an enterprise's data checks first, in this order so
 /// that bad input is a 400 whoever sends it: the page, the USCC, and that
-/// the request is signed.
+/// the request is signed. `paged` routes also check offset and limit;
+/// the others ignore them.
 fn enterprise_request(
     s: &Shared,
     caller: &Caller,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
     uscc: &str,
+    paged: bool,
 ) -> Result<(Page, String), ApiError> {
-    let page = page_of(page)?;
+    let page = if paged {
+        page_of(page)?
+    } else {
+        query_of(page)?
+    };
     let uscc = uscc_of(s, uscc)?;
     if caller.0.is_none() {
         return Err(access::signature_required());
@@ -1021,7 +1032,7 @@ const MAX_OWN_SCAN: usize = 10_000;
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the records (or, with proof=true, all of them with a proof)", body = EnterpriseAnswer),
-        (status = 400, description = "invalid_uscc, bad_query, proof_needs_all_records", body = ErrorBody),
+        (status = 400, description = "invalid_uscc, bad_query, proof_needs_all_records, future_height (above the tip), no_certified_height, height_needs_proof (height without proof=true)", body = ErrorBody),
         Forbidden,
         Pruned,
         (status = 422, description = "too_many_to_prove: more records than one proof carries", body = ErrorBody),
@@ -1034,7 +1045,7 @@ async fn enterprise(
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let (page, uscc) = enterprise_request(&s, &caller, page, &uscc)?;
+    let (page, uscc) = enterprise_request(&s, &caller, page, &uscc, true)?;
     current(&s)?;
     let own = page.own.unwrap_or(false);
     let (route, what) = if own {
@@ -1200,7 +1211,7 @@ async fn enterprise_queries(
     PathStr(uscc): PathStr,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let (page, uscc) = enterprise_request(&s, &caller, page, &uscc)?;
+    let (page, uscc) = enterprise_request(&s, &caller, page, &uscc, true)?;
     let answer = match decide(&caller, &Resource::QueryLog { uscc: &uscc }, &*s) {
         Ok(g) => {
             let offset = page.offset.unwrap_or(0);
@@ -1338,7 +1349,7 @@ async fn enterprise_consents(
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the consent", body = ConsentAnswer),
-        (status = 400, description = "bad_query or a height without proof", body = ErrorBody),
+        (status = 400, description = "bad_query, future_height (above the tip), no_certified_height, height_needs_proof (height without proof=true)", body = ErrorBody),
         (status = 404, description = "no such consent of yours", body = ErrorBody),
         Pruned
     )
@@ -1400,7 +1411,7 @@ async fn consent(
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the right", body = IpAnswer),
-        (status = 400, description = "invalid_ip_id or bad_query", body = ErrorBody),
+        (status = 400, description = "invalid_ip_id or bad_query, future_height (above the tip), no_certified_height, height_needs_proof (height without proof=true)", body = ErrorBody),
         Forbidden,
         (status = 404, description = "not registered on this chain", body = ErrorBody),
         Pruned
@@ -1572,7 +1583,7 @@ async fn members(State(s): State<Arc<Shared>>, caller: Caller) -> ApiResult {
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the member", body = MemberAnswer),
-        (status = 400, description = "bad_key or bad_query", body = ErrorBody),
+        (status = 400, description = "bad_key or bad_query, future_height (above the tip), no_certified_height, height_needs_proof (height without proof=true)", body = ErrorBody),
         Forbidden,
         (status = 404, description = "not a member", body = ErrorBody),
         Pruned
@@ -1642,7 +1653,10 @@ async fn account(State(s): State<Arc<Shared>>, caller: Caller, PathStr(key): Pat
         member,
         enterprise,
         committed_nonce: committed,
-        next_nonce: pending.unwrap_or(committed).max(committed) + 1,
+        next_nonce: pending
+            .unwrap_or(committed)
+            .max(committed)
+            .saturating_add(1),
     })
 }
 

@@ -66,7 +66,7 @@ const COMMON: &[(&str, &str)] = &[
     ("401", "A Signature header was sent and refused: signature_required, malformed_signature, component_not_covered, bad_signature, unknown_key, clock_skew, signature_expired, signature_validity_too_long, replayed_nonce, content_digest_mismatch or wrong_target"),
     ("413", "body_too_large"),
     ("429", "too_many_bad_requests (this address spent its budget of bad signatures) or too_many_signed_requests; retry after the Retry-After header"),
-    ("500", "storage_error: the node could not read its database"),
+    ("500", "storage_error (the node could not read its database) or internal_error (an answer could not be encoded)"),
     ("503", "replay_cache_full; retry after the Retry-After header"),
 ];
 

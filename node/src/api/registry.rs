@@ -245,7 +245,7 @@ fn receivable_view(
         split_fen: r.split_fen,
         balance_fen: r.balance(),
         financed_fen: financed,
-        unfinanced_fen: r.balance() - financed,
+        unfinanced_fen: r.balance().saturating_sub(financed),
         financing,
         parts: r.parts.clone(),
         status,
@@ -444,7 +444,7 @@ fn receivable_id(raw: &str) -> Result<String, ApiError> {
     security(("memberSignature" = [])),
     responses(
         (status = 200, description = "the receivable", body = ReceivableAnswer),
-        (status = 400, description = "invalid_receivable_id or bad_query", body = ErrorBody),
+        (status = 400, description = "invalid_receivable_id or bad_query, future_height (above the tip), no_certified_height, height_needs_proof (height without proof=true)", body = ErrorBody),
         Forbidden,
         (status = 404, description = "not registered on this chain", body = ErrorBody),
         Pruned,
@@ -634,7 +634,7 @@ pub(super) async fn enterprise_receivables(
     PathStr(uscc): PathStr,
     page: QueryResult<Page>,
 ) -> ApiResult {
-    let (_, uscc) = enterprise_request(&s, &caller, page, &uscc)?;
+    let (_, uscc) = enterprise_request(&s, &caller, page, &uscc, false)?;
     current(&s)?;
     let what = Resource::Receivables {
         uscc: &uscc,
@@ -1265,7 +1265,7 @@ pub(super) async fn report(
     PathStr(uscc): PathStr,
     page: QueryResult<Page>,
 ) -> ApiResult {
-    let (_, uscc) = enterprise_request(&s, &caller, page, &uscc)?;
+    let (_, uscc) = enterprise_request(&s, &caller, page, &uscc, false)?;
     current(&s)?;
     let answer = match decide(&caller, &Resource::EnterpriseRecords { uscc: &uscc }, &*s) {
         Ok(g) => report_body(&s, &caller, &uscc).map(|v| (g, v)),
