@@ -11,20 +11,11 @@ import os
 import sys
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from devnode import DEBTOR, ENT, HOME, NODE, key  # noqa: E402
 from deltachain import crypto, tx, verify  # noqa: E402
 from deltachain.client import ApiError, Client  # noqa: E402
-
-NODE = os.environ.get("DELTACHAIN_NODE")
-HOME = os.environ.get("DELTACHAIN_HOME")
-ENT = "91110108551385082Q"
-DEBTOR = "91350100M000100Y43"
-
-
-def key(name):
-    return crypto.Key.from_file(os.path.join(HOME, "members", f"{name}.key"))
 
 
 @unittest.skipUnless(NODE and HOME, "set DELTACHAIN_NODE and DELTACHAIN_HOME to a dev node")

@@ -23,22 +23,14 @@ import unittest
 import urllib.parse
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from devnode import ENT, HOME, NODE, key  # noqa: E402
 from deltachain import crypto, tx  # noqa: E402
 from deltachain.client import Client  # noqa: E402
 
-NODE = os.environ.get("DELTACHAIN_NODE")
-HOME = os.environ.get("DELTACHAIN_HOME")
-ENT = "91110108551385082Q"
-DEBTOR = "91350100M000100Y43"
 PILOT = "91350211M0000XUF46"
 IP = "ZL202310123456.6"
-
-
-def key(name):
-    return crypto.Key.from_file(os.path.join(HOME, "members", f"{name}.key"))
 
 
 def template_of(doc, path):
